@@ -1,0 +1,35 @@
+"""numclip: CLIP's contrastive loss built from scratch in NumPy, for learning how it works.
+
+The core functions come in forward/backward pairs (``y, cache = f(x)`` and
+``dx = f_backward(dy, cache)``); the losses return their value and gradients
+together::
+
+    import numpy as np, numclip
+    loss, grads = numclip.clip_loss(image_embeds, text_embeds, np.log(1 / 0.07))
+"""
+
+from numclip.backend import (
+    array_namespace,
+    logit_scale_to_temperature,
+    temperature_to_logit_scale,
+    to_numpy,
+)
+from numclip.losses import clip_loss, cross_entropy
+from numclip.normalize import l2_normalize, l2_normalize_backward
+from numclip.similarity import logit_matrix, logit_matrix_backward
+from numclip.softmax import (
+    log_softmax,
+    log_softmax_backward,
+    logsumexp,
+    softmax,
+    softmax_backward,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "array_namespace", "to_numpy", "temperature_to_logit_scale", "logit_scale_to_temperature",
+    "l2_normalize", "l2_normalize_backward", "logit_matrix", "logit_matrix_backward",
+    "logsumexp", "softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
+    "cross_entropy", "clip_loss",
+]

@@ -1,0 +1,5 @@
+import sys
+
+from numclip.cli import main
+
+sys.exit(main())

@@ -1,0 +1,128 @@
+"""The ``numclip`` command.
+
+``numclip example`` walks through the course page's worked example with the
+page's printed value beside numclip's at every step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from numclip import worked_example as we
+
+OK, BAD = "ok", "XX"  # ASCII marks: they survive any terminal encoding
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, not a usage block."""
+
+    def error(self, message):
+        self.exit(2, f"numclip: error: {message} (see 'numclip --help')\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _Parser(prog="numclip", description="CLIP from scratch in NumPy.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    example = sub.add_parser("example", help="walk through the course page's worked example")
+    example.add_argument("--normalized", action="store_true",
+                         help="L2-normalize the embeddings first, as CLIP does")
+    example.add_argument("--json", action="store_true",
+                         help="print every intermediate and the errata as JSON")
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.command == "example":
+        result = we.compute(normalized=args.normalized)
+        if args.json:
+            print(json.dumps(we.to_json(result), indent=2))
+        else:
+            print(walkthrough(result))
+    return 0
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.8g}"  # enough digits to see both the rounding and the truncation
+
+
+def walkthrough(result: dict) -> str:
+    """The step-by-step text of ``numclip example``."""
+    lines = []
+    say = lines.append
+    np.set_printoptions(precision=4, suppress=True)
+    normalized = result["normalized"]
+    say("The course page's worked example, recomputed by numclip (float64)")
+    say("=" * 66)
+    if normalized:
+        say("Variant: embeddings L2-normalized first, as CLIP does. The 'raw' column")
+        say("is numclip's value for the page's unnormalized vectors, for comparison.")
+    else:
+        say(f"Each printed number of the page beside numclip's: '{OK}' agrees to the")
+        say(f"page's printed precision, '{BAD}' does not (the [E#] erratum below explains).")
+    raw = we.compute(normalized=False) if normalized else None
+    rows = {} if normalized else {(r["key"], r["index"]): r for r in we.compare_with_page(result)}
+    notes = {} if normalized else {w: e["id"] for e in we.errata(result) for w in e["where"]}
+
+    def table(key, label):
+        values = np.asarray(result[key])
+        for index in np.ndindex(values.shape):
+            name = f"{label}[{','.join(str(i + 1) for i in index)}]" if index else label
+            row = rows.get((key, index))
+            if raw is not None:
+                raw_value = _fmt(np.asarray(raw[key])[index])
+                say(f"    {name:<14} {raw_value:>14}  {_fmt(values[index]):>14}")
+            elif row is None:
+                say(f"    {name:<14} {'':>14}  {_fmt(values[index]):>14}")
+            else:
+                mark = OK if row["agrees"] else f"{BAD} [{notes.get((key, index), '?')}]"
+                say(f"    {name:<14} {row['printed']:>14}  {_fmt(values[index]):>14}  {mark}")
+
+    say("")
+    say("Setup: 3 pairs (cat, dog, bird), tau = 0.07, logit_scale = log(1/tau) = "
+        f"{result['logit_scale']:.6f}")
+    say(f"    I = {result['image_embeds'].tolist()}")
+    say(f"    T = {np.round(result['text_embeds'], 4).tolist()}")
+    say("")
+    say("1. Normalize. The page assumes unit length; the norms are")
+    say(f"    |I_i| = {result['image_norms']}   |T_i| = {result['text_norms']}")
+    if not normalized:
+        say(f"    {BAD} [E1] the text embeddings are not unit length")
+    say("")
+    say("2. Logits S = exp(logit_scale) * I @ T.T, shape (3, 3)")
+    say(f"    {'':<14} {'raw' if normalized else 'page':>14}  {'numclip':>14}")
+    table("logits_per_image", "S")
+    say("")
+    say("3. Softmax over each row (image -> text)")
+    say("    sum_j exp(S_ij)")
+    table("row_sum_exp", "sum")
+    say("    p(T_j | I_i)")
+    table("softmax_image_to_text", "p")
+    say("")
+    say("4. Loss terms -log p(T_i | I_i) and their mean L(I->T)")
+    table("pair_loss_image_to_text", "L_i")
+    table("loss_image_to_text", "L(I->T)")
+    say("")
+    say("5. What the page only mentions: text -> image uses S.T")
+    say("    p(I_j | T_i)")
+    table("softmax_text_to_image", "p")
+    table("pair_loss_text_to_image", "L_i")
+    table("loss_text_to_image", "L(T->I)")
+    say("")
+    say("6. Symmetric CLIP loss L = (L(I->T) + L(T->I)) / 2")
+    table("loss", "L")
+    if not normalized:
+        say("")
+        say("Errata for the course page")
+        say("-" * 26)
+        for e in we.errata(result):
+            say(f"[{e['id']}] {e['claim']}: page {e['page_value']}; correct {e['correct_value']}.")
+            say(f"     {e['explanation']}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Cross-entropy and CLIP's symmetric contrastive (InfoNCE) loss.
+
+Each loss returns its value and its gradients together, so a training step
+is ``loss, grads = clip_loss(...)`` followed by an optimizer update.
+Derivations: ``docs/derivations.md#cross-entropy`` and
+``docs/derivations.md#the-symmetric-clip-loss``.
+"""
+
+from numclip.backend import array_namespace, as_matrix
+from numclip.normalize import l2_normalize, l2_normalize_backward
+from numclip.similarity import logit_matrix, logit_matrix_backward
+from numclip.softmax import log_softmax
+
+__all__ = ["cross_entropy", "clip_loss"]
+
+
+def cross_entropy(logits, targets):
+    r"""Mean cross-entropy of rows of logits against integer class targets.
+
+    .. math:: L = -\frac{1}{N}\sum_{i=1}^{N} \log p_{i, t_i},
+              \qquad p_i = \operatorname{softmax}(z_i),
+              \qquad \frac{\partial L}{\partial z} = \frac{1}{N}\left(P - Y\right)
+
+    where ``Y`` is the one-hot matrix of the targets.
+
+    Args:
+        logits: ``(N, C)`` float array ``z``, one row per example.
+        targets: ``(N,)`` integers in ``[0, C)``.
+
+    Returns:
+        loss: 0-d array (a NumPy scalar under NumPy), dtype of ``logits``; a mean over N.
+        dlogits: ``(N, C)`` gradient of ``loss`` with respect to ``logits``.
+    """
+    logits = as_matrix(logits, "logits")
+    xp = array_namespace(logits)
+    n, c = logits.shape
+    targets = _as_targets(targets, n, c, xp)
+    logp = log_softmax(logits, axis=1)  # (N, C)
+    onehot = xp.astype(xp.reshape(targets, (n, 1)) == xp.arange(c), logits.dtype)  # (N, C)
+    loss = -xp.sum(onehot * logp) / n  # ()
+    dlogits = (xp.exp(logp) - onehot) / n  # (N, C)
+    return loss, dlogits
+
+
+def clip_loss(image_embeds, text_embeds, logit_scale, *, normalize: bool = True):
+    r"""CLIP's symmetric contrastive loss and its gradients (CLIP paper, Figure 3).
+
+    .. math:: S = e^{s}\,\hat I \hat T^\top, \qquad
+              L = \tfrac12\left(\operatorname{CE}(S, [0..N)) +
+                                \operatorname{CE}(S^\top, [0..N))\right)
+
+    Row ``i`` of ``S`` asks "which text belongs to image i?", row ``j`` of
+    ``S.T`` asks "which image belongs to text j?"; the right answer is the
+    diagonal.  This is open_clip's ``ClipLoss`` except that ``logit_scale`` is
+    passed as the *log* of the scale, ``s = log(1/tau)``, the parameter CLIP learns.
+
+    Args:
+        image_embeds: ``(N, D)`` image embeddings.
+        text_embeds: ``(N, D)`` text embeddings; row ``i`` is the caption of image ``i``.
+        logit_scale: ``s = log(1/tau)``, a Python float or 0-d array
+            (``tau = 0.07`` gives ``s ≈ 2.659``).
+        normalize: L2-normalize the rows first (``\hat I``, ``\hat T``) and
+            back-propagate through it; ``False`` uses the embeddings as given.
+
+    Returns:
+        loss: 0-d array, dtype of the embeddings; the mean over both directions.
+        grads: dict with ``"image_embeds"``, ``"text_embeds"``, ``"logit_scale"``,
+            each with the shape, dtype and type of the corresponding input.
+    """
+    image_embeds = as_matrix(image_embeds, "image_embeds")
+    text_embeds = as_matrix(text_embeds, "text_embeds")
+    if image_embeds.shape[0] != text_embeds.shape[0]:
+        raise ValueError("image_embeds and text_embeds must hold the same number of pairs N, "
+                         f"got {image_embeds.shape[0]} and {text_embeds.shape[0]}")
+    xp = array_namespace(image_embeds, text_embeds)
+    n = image_embeds.shape[0]
+    if normalize:
+        image_embeds, image_cache = l2_normalize(image_embeds)
+        text_embeds, text_cache = l2_normalize(text_embeds)
+    logits_per_image, cache = logit_matrix(image_embeds, text_embeds, logit_scale)  # (N, N)
+    labels = xp.arange(n)  # pair i is the right answer for row i
+    loss_image, dlogits_per_image = cross_entropy(logits_per_image, labels)
+    loss_text, dlogits_per_text = cross_entropy(logits_per_image.T, labels)
+    loss = (loss_image + loss_text) / 2
+    dlogits = (dlogits_per_image + dlogits_per_text.T) / 2  # (N, N) both directions meet
+    dimage, dtext, dlogit_scale = logit_matrix_backward(dlogits, cache)
+    if normalize:
+        dimage = l2_normalize_backward(dimage, image_cache)
+        dtext = l2_normalize_backward(dtext, text_cache)
+    return loss, {"image_embeds": dimage, "text_embeds": dtext, "logit_scale": dlogit_scale}
+
+
+def _as_targets(targets, n, c, xp):
+    """Validate integer class targets of shape ``(n,)`` with values in ``[0, c)``."""
+    try:
+        targets = xp.asarray(targets)
+    except (TypeError, ValueError):
+        raise TypeError("targets must be an array of integers, "
+                        f"got {type(targets).__name__}") from None
+    if not xp.isdtype(targets.dtype, "integral"):
+        raise TypeError(f"targets must be an array of integers, got dtype {targets.dtype}")
+    if tuple(targets.shape) != (n,):
+        raise ValueError(f"targets must have shape ({n},), one per row of logits, "
+                         f"got {tuple(targets.shape)}")
+    if bool(xp.any(targets < 0)) or bool(xp.any(targets >= c)):
+        raise ValueError(f"targets must lie in [0, {c}), the columns of logits")
+    return targets

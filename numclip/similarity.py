@@ -1,0 +1,91 @@
+"""The logit matrix: scaled cosine similarities of every image with every text.
+
+CLIP learns the temperature through ``logit_scale = log(1 / tau)`` (openai/CLIP),
+so the scale ``exp(logit_scale)`` stays positive whatever the optimizer does.
+Derivation of the backward pass: ``docs/derivations.md#the-logit-matrix``.
+"""
+
+import math
+
+from numclip.backend import array_namespace, as_log_scale, as_matrix
+
+__all__ = ["logit_matrix", "logit_matrix_backward"]
+
+
+def logit_matrix(image_embeds, text_embeds, logit_scale):
+    r"""Similarity logits of every image against every text.
+
+    .. math:: S = e^{s}\, I T^\top, \qquad s = \log(1/\tau)
+
+    ``logits_per_text`` is simply ``logits_per_image.T``.
+
+    Args:
+        image_embeds: ``(N, D)`` image embeddings ``I`` (already normalized, if wanted).
+        text_embeds: ``(M, D)`` text embeddings ``T``.
+        logit_scale: ``s``, a Python float or 0-d array; ``tau = exp(-s)``.
+
+    Returns:
+        logits_per_image: ``(N, M)``, dtype of the embeddings.
+        cache: what :func:`logit_matrix_backward` needs.
+    """
+    image_embeds = as_matrix(image_embeds, "image_embeds")
+    text_embeds = as_matrix(text_embeds, "text_embeds")
+    logit_scale = as_log_scale(logit_scale)
+    if image_embeds.shape[1] != text_embeds.shape[1]:
+        raise ValueError("image_embeds and text_embeds must have the same width D, got "
+                         f"{image_embeds.shape[1]} and {text_embeds.shape[1]}")
+    if image_embeds.dtype != text_embeds.dtype:
+        raise TypeError("image_embeds and text_embeds must share a dtype, got "
+                        f"{image_embeds.dtype} and {text_embeds.dtype}")
+    xp = array_namespace(image_embeds, text_embeds, logit_scale)
+    scale = _exp_as(logit_scale, image_embeds.dtype, xp)  # a float, or a 0-d array
+    logits_per_image = scale * (image_embeds @ text_embeds.T)  # (N, M)
+    return logits_per_image, (image_embeds, text_embeds, scale, logits_per_image, logit_scale)
+
+
+def logit_matrix_backward(dlogits_per_image, cache):
+    r"""Gradients of :func:`logit_matrix` with respect to ``I``, ``T`` and ``s``.
+
+    .. math:: \frac{\partial L}{\partial I} = e^{s}\, G\, T, \quad
+              \frac{\partial L}{\partial T} = e^{s}\, G^\top I, \quad
+              \frac{\partial L}{\partial s} = \sum_{ij} G_{ij} S_{ij},
+              \qquad G = \frac{\partial L}{\partial S}
+
+    The last one holds because ``dS/ds = S``: the scale is an exponential.
+    A gradient arriving on ``logits_per_text`` is added as its transpose first.
+
+    Args:
+        dlogits_per_image: ``(N, M)`` upstream gradient ``G``.
+        cache: the second output of :func:`logit_matrix`.
+
+    Returns:
+        dimage_embeds ``(N, D)``, dtext_embeds ``(M, D)``, dlogit_scale (same type,
+        dtype and shape as the ``logit_scale`` given to the forward pass).
+    """
+    image_embeds, text_embeds, scale, logits_per_image, logit_scale = cache
+    xp = array_namespace(dlogits_per_image, image_embeds)
+    if dlogits_per_image.shape != logits_per_image.shape:
+        raise ValueError("dlogits_per_image must have the shape of the logits, "
+                         f"{tuple(logits_per_image.shape)}, got {tuple(dlogits_per_image.shape)}")
+    dimage_embeds = scale * (dlogits_per_image @ text_embeds)  # (N, D)
+    dtext_embeds = scale * (dlogits_per_image.T @ image_embeds)  # (M, D)
+    dlogit_scale = xp.sum(dlogits_per_image * logits_per_image)  # () dS/ds = S
+    return dimage_embeds, dtext_embeds, _like_scalar(dlogit_scale, logit_scale, xp)
+
+
+def _exp_as(logit_scale, dtype, xp):
+    """``exp(logit_scale)`` as a Python float, or as a 0-d array of ``dtype``.
+
+    Casting to the embeddings' dtype keeps float32 in, float32 out even when
+    the scale was given as a float64 array.
+    """
+    if isinstance(logit_scale, int | float):
+        return math.exp(logit_scale)
+    return xp.exp(xp.astype(logit_scale, dtype))
+
+
+def _like_scalar(value, like, xp):
+    """The 0-d ``value`` in the form ``like`` came in: a float, or a 0-d array of its dtype."""
+    if isinstance(like, int | float):
+        return float(value)
+    return xp.astype(xp.reshape(value, ()), like.dtype)

@@ -1,0 +1,185 @@
+"""The course page's worked example: three image-text pairs at temperature 0.07.
+
+``compute()`` rebuilds every intermediate the page prints (and the ones it
+only mentions) with numclip's own functions, in float64.  ``PAGE`` holds the
+numbers exactly as the page prints them, ``compare_with_page`` checks each
+one to its printed precision, and ``errata`` explains every disagreement,
+with the corrected values computed, not typed.
+
+The page is ``shared/seed/000_9940221f14f73ab9.txt``, section "Numerical
+Simulation of CLIP's Contrastive Loss".
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from numclip.backend import temperature_to_logit_scale
+from numclip.losses import clip_loss
+from numclip.normalize import l2_normalize
+from numclip.similarity import logit_matrix
+from numclip.softmax import log_softmax, logsumexp, softmax
+
+__all__ = ["IMAGE_EMBEDS", "TEXT_EMBEDS", "TAU", "LABELS", "PAGE",
+           "compute", "compare_with_page", "errata", "to_json"]
+
+LABELS = ("cat", "dog", "bird")
+IMAGE_EMBEDS = np.array([[1.0, 0.0, 0.0],
+                         [0.0, 1.0, 0.0],
+                         [0.0, 0.0, 1.0]])
+TEXT_EMBEDS = np.array([[0.9, 0.1, 0.0],
+                        [0.1, 0.8, 0.1],
+                        [0.0, 0.3, 0.7]])
+TAU = 0.07
+
+# Every number the page prints, as printed.  Its loss terms are written
+# "L_{I_i -> T_i} = log(p_ii) ≈ ...", hence the minus signs.
+PAGE = {
+    "logits_per_image": (("12.857", "1.4286", "0"),
+                         ("1.4286", "11.4286", "4.2857"),
+                         ("0", "1.4286", "10")),
+    "row_sum_exp": ("383523", "91987", "22031"),
+    "softmax_image_to_text": (("0.9999", "0", "0"),
+                              ("0", "0.9992", "0.0008"),
+                              ("0", "0.0002", "0.9998")),
+    "pair_loss_image_to_text": ("-0.0000", "-0.0004", "-0.0001"),
+    "loss_image_to_text": "0.00016",
+}
+
+
+def compute(normalized: bool = False) -> dict:
+    """Every intermediate of the example, as float64 NumPy arrays and floats.
+
+    Args:
+        normalized: L2-normalize the embeddings first (what CLIP does and
+            what the page assumes has happened); ``False`` reproduces the page.
+    """
+    image, text = IMAGE_EMBEDS, TEXT_EMBEDS
+    if normalized:
+        image, _ = l2_normalize(image)
+        text, _ = l2_normalize(text)
+    logit_scale = temperature_to_logit_scale(TAU)
+    logits_per_image, _ = logit_matrix(image, text, logit_scale)  # (3, 3)
+    logits_per_text = logits_per_image.T  # (3, 3)
+    pair_i = -np.diagonal(log_softmax(logits_per_image, axis=1))  # -log p_ii, image -> text
+    pair_t = -np.diagonal(log_softmax(logits_per_text, axis=1))  # text -> image
+    loss, grads = clip_loss(image, text, logit_scale, normalize=False)
+    return {
+        "normalized": normalized,
+        "tau": TAU,
+        "logit_scale": logit_scale,
+        "image_embeds": image,
+        "text_embeds": text,
+        "image_norms": np.linalg.norm(IMAGE_EMBEDS, axis=1),
+        "text_norms": np.linalg.norm(TEXT_EMBEDS, axis=1),
+        "logits_per_image": logits_per_image,
+        "row_sum_exp": np.exp(logsumexp(logits_per_image, axis=1)),
+        "softmax_image_to_text": softmax(logits_per_image, axis=1),
+        "pair_loss_image_to_text": pair_i,
+        "loss_image_to_text": float(np.mean(pair_i)),
+        "logits_per_text": logits_per_text,
+        "row_sum_exp_text": np.exp(logsumexp(logits_per_text, axis=1)),
+        "softmax_text_to_image": softmax(logits_per_text, axis=1),
+        "pair_loss_text_to_image": pair_t,
+        "loss_text_to_image": float(np.mean(pair_t)),
+        "loss": float(loss),
+        "grads": grads,
+    }
+
+
+def decimals(printed: str) -> int:
+    """Number of decimals a printed number shows (``"0.00016"`` -> 5)."""
+    return len(printed.split(".")[1]) if "." in printed else 0
+
+
+def agrees(printed: str, value: float) -> bool:
+    """Whether ``value`` rounds to the printed number at the printed precision."""
+    return round(value, decimals(printed)) == float(printed)
+
+
+def compare_with_page(result: dict | None = None) -> list[dict]:
+    """One row per number printed on the page: where, printed, computed, agrees."""
+    result = compute() if result is None else result
+    rows = []
+    for key, printed in PAGE.items():
+        printed = np.asarray(printed)
+        values = np.broadcast_to(result[key], printed.shape)
+        for index in np.ndindex(printed.shape):
+            rows.append({"key": key, "index": index, "printed": str(printed[index]),
+                         "value": float(values[index]),
+                         "agrees": agrees(str(printed[index]), float(values[index]))})
+    return rows
+
+
+def errata(result: dict | None = None) -> list[dict]:
+    """What the page gets wrong or leaves misleading, with computed corrections.
+
+    Each entry has ``id``, ``claim``, ``page_value``, ``correct_value``,
+    ``explanation`` and ``where`` (the ``PAGE`` keys and indices it covers).
+    """
+    r = compute() if result is None else result
+    p = r["softmax_image_to_text"]
+    sums = r["row_sum_exp"]
+    pii = np.diagonal(p)
+    log10_terms = np.log10(pii)
+    small = p[~np.eye(3, dtype=bool) & (p < 5e-5)]
+    return [
+        {"id": "E1", "claim": "the embeddings are already unit length",
+         "page_value": "norm 1 for every embedding",
+         "correct_value": "text norms " + ", ".join(f"{v:.4f}" for v in r["text_norms"])
+                          + " (the image embeddings are unit length)",
+         "explanation": "T1, T2 and T3 are shorter than 1, so the page's logits are scaled dot "
+                        "products, not cosine similarities. Its numbers follow from the raw "
+                        "vectors; 'numclip example --normalized' shows the example after real "
+                        "L2 normalization.",
+         "where": []},
+        {"id": "E2", "claim": "row sums of exponentials",
+         "page_value": "383523 and 22031",
+         "correct_value": f"{sums[0]:.0f} ({sums[0]:.3f}) and {sums[2]:.0f} ({sums[2]:.3f})",
+         "explanation": "The page cut the decimals off instead of rounding; 91987 "
+                        f"({sums[1]:.3f}) happens to be right either way.",
+         "where": [("row_sum_exp", (0,)), ("row_sum_exp", (2,))]},
+        {"id": "E3", "claim": "softmax p(T1 | I1)",
+         "page_value": "0.9999",
+         "correct_value": f"{p[0, 0]:.4f} ({p[0, 0]:.7f})",
+         "explanation": "Truncated to four decimals rather than rounded.",
+         "where": [("softmax_image_to_text", (0, 0))]},
+        {"id": "E4", "claim": "off-diagonal probabilities of 0",
+         "page_value": "0",
+         "correct_value": f"between {small.min():.2e} and {small.max():.2e}",
+         "explanation": "Softmax is never exactly 0. The entries are right to the page's "
+                        "precision, but they are what the loss pushes down during training.",
+         "where": []},
+        {"id": "E5", "claim": "L(I_i -> T_i) = log(p_ii), negative",
+         "page_value": "-0.0000, -0.0004, -0.0001",
+         "correct_value": ", ".join(f"{v:.4f}" for v in r["pair_loss_image_to_text"]),
+         "explanation": "Each loss term is -log p_ii, which is >= 0; the page dropped the minus "
+                        "sign of its own formula, and took log base 10: log10(p_ii) = "
+                        + ", ".join(f"{v:.4f}" for v in log10_terms) + " reproduces its "
+                        "numbers. Cross-entropy (and CLIP) use the natural log.",
+         "where": [("pair_loss_image_to_text", (1,)), ("pair_loss_image_to_text", (2,))]},
+        {"id": "E6", "claim": "L(I -> T) ≈ 0.00016",
+         "page_value": "0.00016",
+         "correct_value": f"{r['loss_image_to_text']:.5f} ({r['loss_image_to_text']:.6g})",
+         "explanation": f"The mean of -log10 p_ii is {-np.mean(log10_terms):.5f}, the page's "
+                        f"value; with the natural log it is ln(10) ≈ {math.log(10):.3f} times "
+                        "larger.",
+         "where": [("loss_image_to_text", ())]},
+        {"id": "E7", "claim": "the temperature is a hyperparameter",
+         "page_value": "tau = 0.07, fixed",
+         "correct_value": "tau is learned, as logit_scale = log(1/tau)",
+         "explanation": "CLIP starts from tau = 0.07 and learns logit_scale by gradient descent, "
+                        "clipping exp(logit_scale) at 100 (CLIP paper, section 2.5).",
+         "where": []},
+    ]
+
+
+def to_json(result: dict) -> dict:
+    """``result`` with arrays as lists and the errata attached, ready for ``json.dumps``."""
+    out = {k: (v.tolist() if isinstance(v, np.ndarray) else v)
+           for k, v in result.items() if k != "grads"}
+    out["grads"] = {k: np.asarray(v).tolist() for k, v in result["grads"].items()}
+    out["errata"] = [{k: v for k, v in e.items() if k != "where"} for e in errata()]
+    return out
