@@ -36,7 +36,7 @@ def array_namespace(*arrays):
     NumPy arrays map to ``array_api_compat.numpy``, which behaves like NumPy 2
     itself; CuPy arrays to ``array_api_compat.cupy``.
     """
-    arrays = [a for a in arrays if not isinstance(a, (bool, int, float))]
+    arrays = [a for a in arrays if type(a) not in (bool, int, float)]  # np.float64 counts
     try:
         return array_api_compat.array_namespace(*arrays)
     except TypeError as err:

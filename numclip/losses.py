@@ -36,9 +36,10 @@ def cross_entropy(logits, targets):
     n, c = logits.shape
     targets = _as_targets(targets, n, c, xp)
     logp = log_softmax(logits, axis=1)  # (N, C)
-    onehot = xp.astype(xp.reshape(targets, (n, 1)) == xp.arange(c), logits.dtype)  # (N, C)
-    loss = -xp.sum(onehot * logp) / n  # ()
-    dlogits = (xp.exp(logp) - onehot) / n  # (N, C)
+    is_target = xp.reshape(targets, (n, 1)) == xp.arange(c)  # (N, C) one-hot, boolean
+    # where(), not onehot * logp: 0 * (-inf) would be NaN for astronomically bad logits
+    loss = xp.sum(xp.where(is_target, -logp, xp.zeros_like(logp))) / n  # ()
+    dlogits = (xp.exp(logp) - xp.astype(is_target, logits.dtype)) / n  # (N, C)
     return loss, dlogits
 
 

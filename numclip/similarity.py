@@ -79,13 +79,13 @@ def _exp_as(logit_scale, dtype, xp):
     Casting to the embeddings' dtype keeps float32 in, float32 out even when
     the scale was given as a float64 array.
     """
-    if isinstance(logit_scale, int | float):
+    if type(logit_scale) in (int, float):
         return math.exp(logit_scale)
     return xp.exp(xp.astype(logit_scale, dtype))
 
 
 def _like_scalar(value, like, xp):
     """The 0-d ``value`` in the form ``like`` came in: a float, or a 0-d array of its dtype."""
-    if isinstance(like, int | float):
+    if type(like) in (int, float):
         return float(value)
     return xp.astype(xp.reshape(value, ()), like.dtype)

@@ -1,0 +1,148 @@
+"""The course page's worked example, number by number.
+
+Two independent witnesses: the numbers printed on the page (to their printed
+precision) and a 40-digit mpmath computation that shares no code with numclip.
+"""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from mpmath import mp, mpf
+
+from numclip import worked_example as we
+from numclip.cli import main
+
+mp.dps = 40
+RAW = we.compute()
+NORMALIZED = we.compute(normalized=True)
+
+
+def oracle(normalized):
+    """Every intermediate of the example in 40-digit arithmetic, from the page's decimals."""
+    img = [[mpf(v) for v in row] for row in ("1 0 0", "0 1 0", "0 0 1") for row in [row.split()]]
+    txt = [[mpf(v) for v in row.split()] for row in ("0.9 0.1 0.0", "0.1 0.8 0.1", "0.0 0.3 0.7")]
+    if normalized:
+        img = [[v / mp.sqrt(sum(u * u for u in row)) for v in row] for row in img]
+        txt = [[v / mp.sqrt(sum(u * u for u in row)) for v in row] for row in txt]
+    tau = mpf("0.07")
+    s = [[sum(a * b for a, b in zip(i, t, strict=True)) / tau for t in txt] for i in img]
+    st = [list(col) for col in zip(*s, strict=True)]
+    sums = [sum(mp.exp(v) for v in row) for row in s]
+    sums_t = [sum(mp.exp(v) for v in row) for row in st]
+    p = [[mp.exp(v) / sums[i] for v in row] for i, row in enumerate(s)]
+    pt = [[mp.exp(v) / sums_t[i] for v in row] for i, row in enumerate(st)]
+    li = [-mp.log(p[i][i]) for i in range(3)]
+    lt = [-mp.log(pt[i][i]) for i in range(3)]
+    return {"logits_per_image": s, "row_sum_exp": sums, "softmax_image_to_text": p,
+            "pair_loss_image_to_text": li, "loss_image_to_text": sum(li) / 3,
+            "logits_per_text": st, "row_sum_exp_text": sums_t, "softmax_text_to_image": pt,
+            "pair_loss_text_to_image": lt, "loss_text_to_image": sum(lt) / 3,
+            "loss": (sum(li) + sum(lt)) / 6}
+
+
+@pytest.mark.parametrize("result, normalized", [(RAW, False), (NORMALIZED, True)])
+def test_every_intermediate_matches_a_40_digit_oracle(result, normalized):
+    for key, expected in oracle(normalized).items():
+        expected = np.array(expected, dtype=float)  # rounds 40 digits to the nearest float64
+        # -log p = lse(z) - z cancels for a confident pair: its float64 error is absolute,
+        # a few ulps of the largest logit (ulp(14.2) = 1.8e-15), not relative
+        np.testing.assert_allclose(result[key], expected, rtol=1e-13, atol=1e-14, err_msg=key)
+
+
+def test_symmetric_loss_is_what_clip_loss_returns():
+    assert RAW["loss"] == pytest.approx((RAW["loss_image_to_text"] + RAW["loss_text_to_image"]) / 2,
+                                        rel=1e-14)
+
+
+# The page's printed numbers that are right, checked to their printed precision.
+@pytest.mark.parametrize("key, index, printed", [
+    ("logits_per_image", (0, 0), "12.857"), ("logits_per_image", (0, 1), "1.4286"),
+    ("logits_per_image", (1, 1), "11.4286"), ("logits_per_image", (1, 2), "4.2857"),
+    ("logits_per_image", (2, 1), "1.4286"), ("logits_per_image", (2, 2), "10"),
+    ("logits_per_image", (0, 2), "0"), ("row_sum_exp", (1,), "91987"),
+    ("softmax_image_to_text", (1, 1), "0.9992"), ("softmax_image_to_text", (1, 2), "0.0008"),
+    ("softmax_image_to_text", (2, 1), "0.0002"), ("softmax_image_to_text", (2, 2), "0.9998"),
+    ("softmax_image_to_text", (0, 1), "0"), ("softmax_image_to_text", (1, 0), "0"),
+])
+def test_page_values_that_are_right(key, index, printed):
+    assert we.agrees(printed, float(np.asarray(RAW[key])[index]))
+
+
+# The page's wrong numbers: numclip gives the corrected value at the same precision.
+@pytest.mark.parametrize("key, index, page, corrected", [
+    ("row_sum_exp", (0,), "383523", "383524"),
+    ("row_sum_exp", (2,), "22031", "22032"),
+    ("softmax_image_to_text", (0, 0), "0.9999", "1.0000"),
+    ("pair_loss_image_to_text", (1,), "-0.0004", "0.0008"),
+    ("pair_loss_image_to_text", (2,), "-0.0001", "0.0002"),
+    ("loss_image_to_text", (), "0.00016", "0.00036"),
+])
+def test_page_values_that_are_wrong_are_corrected(key, index, page, corrected):
+    value = float(np.asarray(RAW[key])[index])
+    assert not we.agrees(page, value)
+    assert we.agrees(corrected, value)
+
+
+def test_how_the_wrong_page_values_came_about():
+    p = np.diagonal(RAW["softmax_image_to_text"])
+    assert [math.floor(v) for v in RAW["row_sum_exp"]] == [383523, 91987, 22031]  # truncated
+    assert math.floor(p[0] * 1e4) / 1e4 == 0.9999  # truncated, not rounded
+    assert [round(v, 4) for v in np.log10(p)] == [-0.0, -0.0004, -0.0001]  # base-10 logs
+    assert round(-np.mean(np.log10(p)), 5) == 0.00016
+
+
+def test_the_text_embeddings_are_not_unit_length():
+    np.testing.assert_allclose(RAW["image_norms"], 1.0)
+    assert np.all(RAW["text_norms"] < 0.91)
+
+
+def test_every_disagreement_with_the_page_has_an_erratum_and_vice_versa():
+    wrong = {(r["key"], r["index"]) for r in we.compare_with_page() if not r["agrees"]}
+    covered = {w for e in we.errata() for w in e["where"]}
+    assert wrong == covered
+    assert len(wrong) == 6
+
+
+def test_errata_have_the_promised_fields():
+    for e in we.errata():
+        assert {"claim", "page_value", "correct_value", "explanation"} <= set(e)
+        assert all(isinstance(e[k], str) and e[k] for k in ("claim", "page_value",
+                                                              "correct_value", "explanation"))
+
+
+def test_cli_json_carries_the_keys_and_values(capsys):
+    assert main(["example", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("logits_per_image", "softmax_image_to_text", "loss_image_to_text",
+                "loss_text_to_image", "loss", "errata"):
+        assert key in out
+    np.testing.assert_allclose(out["logits_per_image"], RAW["logits_per_image"], rtol=1e-15)
+    assert out["loss"] == RAW["loss"]
+    assert len(out["errata"]) == len(we.errata())
+    assert set(out["errata"][0]) == {"id", "claim", "page_value", "correct_value", "explanation"}
+
+
+def test_cli_json_normalized_variant(capsys):
+    assert main(["example", "--normalized", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["normalized"] is True
+    assert out["loss"] == pytest.approx(float(oracle(True)["loss"]), rel=1e-13)
+
+
+def test_cli_walkthrough_marks_each_page_value(capsys):
+    assert main(["example"]) == 0
+    text = capsys.readouterr().out
+    assert text.count(" ok") == 19
+    assert text.count("XX [E") == 6 + 1  # six page numbers, and the unit-length claim [E1]
+    for e in we.errata():
+        assert f"[{e['id']}]" in text
+    assert "0.00036128092" in text and "383523.56" in text
+
+
+def test_cli_normalized_walkthrough(capsys):
+    assert main(["example", "--normalized"]) == 0
+    text = capsys.readouterr().out
+    assert "raw" in text and "XX" not in text
+    assert f"{NORMALIZED['loss']:.8g}" in text
