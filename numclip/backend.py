@@ -49,11 +49,13 @@ def to_numpy(x) -> np.ndarray:
         return np.asarray(x)
     if array_api_compat.is_cupy_array(x):
         return x.get()
+    if not array_api_compat.is_array_api_obj(x):
+        raise TypeError(f"x must be an array, got {type(x).__name__}")
     return np.from_dlpack(x)  # array-api-strict and other DLPack producers
 
 
 def as_float_array(x, name: str):
-    """Return ``x`` as a floating-point array with only finite values.
+    """Return ``x`` as a non-empty floating-point array with only finite values.
 
     Lists and tuples become float64 NumPy arrays (so the course page's
     ``[[1, 0, 0], ...]`` works as typed).  Arrays keep their library and dtype:
@@ -70,6 +72,8 @@ def as_float_array(x, name: str):
         raise TypeError(f"{name} must be an array (NumPy, CuPy, ...), "
                         f"got {type(x).__name__}")
     xp = array_namespace(x)
+    if math.prod(x.shape) == 0:
+        raise ValueError(f"{name} must be non-empty, got shape {tuple(x.shape)}")
     if not xp.isdtype(x.dtype, "real floating"):
         raise TypeError(f"{name} must have a real floating dtype (float32 or float64), "
                         f"got {x.dtype}; convert it first, e.g. x.astype(np.float32)")
@@ -83,8 +87,6 @@ def as_matrix(x, name: str):
     x = as_float_array(x, name)
     if x.ndim != 2:
         raise ValueError(f"{name} must be 2-D with shape (N, D), got shape {tuple(x.shape)}")
-    if x.shape[0] == 0 or x.shape[1] == 0:
-        raise ValueError(f"{name} must be non-empty, got shape {tuple(x.shape)}")
     return x
 
 

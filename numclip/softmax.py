@@ -20,8 +20,6 @@ def _checked(z, axis):
         raise ValueError("z must have at least one axis, got a 0-d array")
     if not isinstance(axis, int) or not -z.ndim <= axis < z.ndim:
         raise ValueError(f"axis must be an int in [-{z.ndim}, {z.ndim}), got {axis!r}")
-    if z.shape[axis] == 0:
-        raise ValueError(f"z must be non-empty along axis {axis}, got shape {tuple(z.shape)}")
     return z, array_namespace(z)
 
 

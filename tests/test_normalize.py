@@ -70,6 +70,7 @@ def test_works_on_any_leading_shape():
     (np.array([[1, 2]]), TypeError, "x must have a real floating dtype"),
     (np.array(1.0), ValueError, "x must have at least one axis"),
     ("abc", TypeError, "x must be an array"),
+    (np.zeros((0, 3)), ValueError, "x must be non-empty"),
     ([["a", "b"]], TypeError, "x must be numeric"),
 ])
 def test_bad_input_is_named(bad, error, match):

@@ -80,3 +80,8 @@ def test_logit_scale_gradient_keeps_the_form_it_came_in(xp, dtype_name):
 def test_bad_input_is_named(img, txt, s, error, match):
     with pytest.raises(error, match=match):
         logit_matrix(img, txt, s)
+
+
+def test_to_numpy_names_a_non_array():
+    with pytest.raises(TypeError, match="x must be an array"):
+        to_numpy("not an array")

@@ -73,7 +73,8 @@ def test_backward_on_every_backend(xp, dtype_name):
 @pytest.mark.parametrize("z, axis, error, match", [
     (np.array([[1.0, np.nan]]), -1, ValueError, "z contains NaN"),
     (np.array([[1.0, np.inf]]), -1, ValueError, "z contains NaN or infinite"),
-    (np.zeros((2, 0)), -1, ValueError, "z must be non-empty along axis -1"),
+    (np.zeros((2, 0)), -1, ValueError, r"z must be non-empty, got shape \(2, 0\)"),
+    (np.zeros((0, 2)), -1, ValueError, "z must be non-empty"),
     (np.zeros((2, 3)), 2, ValueError, "axis must be an int"),
     (np.zeros((2, 3)), 1.0, ValueError, "axis must be an int"),
     (np.array(3.0), -1, ValueError, "z must have at least one axis"),
