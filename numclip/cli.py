@@ -51,9 +51,13 @@ def _fmt(v: float) -> str:
 
 def walkthrough(result: dict) -> str:
     """The step-by-step text of ``numclip example``."""
+    with np.printoptions(precision=4, suppress=True):  # local: never change the caller's
+        return _walkthrough(result)
+
+
+def _walkthrough(result: dict) -> str:
     lines = []
     say = lines.append
-    np.set_printoptions(precision=4, suppress=True)
     normalized = result["normalized"]
     say("The course page's worked example, recomputed by numclip (float64)")
     say("=" * 66)
