@@ -1,14 +1,19 @@
 """The ``numclip`` command.
 
 ``numclip example`` walks through the course page's worked example with the
-page's printed value beside numclip's at every step.
+page's printed value beside numclip's at every step; ``numclip train`` trains
+the tiny CLIP and reports zero-shot accuracy; ``numclip zeroshot`` evaluates
+a saved checkpoint with chosen prompt templates.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 
@@ -24,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"numclip: error: {message} (see 'numclip --help')\n")
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="numclip", description="CLIP from scratch in NumPy.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     example = sub.add_parser("example", help="walk through the course page's worked example")
@@ -32,17 +37,123 @@ def main(argv: list[str] | None = None) -> int:
                          help="L2-normalize the embeddings first, as CLIP does")
     example.add_argument("--json", action="store_true",
                          help="print every intermediate and the errata as JSON")
+
+    train = sub.add_parser("train", help="train the tiny linear CLIP on synthetic shapes")
+    # None means "not given": a resumed run takes the checkpoint's value instead
+    train.add_argument("--epochs", type=_positive_int, help="total epochs (default 30)")
+    train.add_argument("--batch-size", type=_positive_int, help="pairs per step (default 256)")
+    train.add_argument("--embed-dim", type=_positive_int, help="embedding width (default 64)")
+    train.add_argument("--lr", type=_positive_float, help="AdamW step size (default 3e-3)")
+    train.add_argument("--seed", type=int, help="seed for data, weights and shuffles (default 0)")
+    train.add_argument("--out", metavar="CKPT", help="save a checkpoint (.npz) after each epoch")
+    train.add_argument("--resume", metavar="CKPT", help="continue a saved run up to --epochs")
+    train.add_argument("--plots", metavar="DIR", help="write the figures (PNG) into DIR")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--json", action="store_true",
+                       help="end with the metrics as one line of JSON")
+
+    zeroshot = sub.add_parser("zeroshot", help="evaluate a checkpoint by zero-shot prompts")
+    zeroshot.add_argument("checkpoint", metavar="CKPT")
+    zeroshot.add_argument("--template", action="append", metavar="T",
+                          help="prompt template with {} for the class name; repeat to ensemble")
+    zeroshot.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
-    if args.command == "example":
-        result = we.compute(normalized=args.normalized)
-        if args.json:
-            print(json.dumps(we.to_json(result), indent=2))
-        else:
-            print(walkthrough(result))
+    command = {"example": _cmd_example, "train": _cmd_train, "zeroshot": _cmd_zeroshot}
+    try:
+        return command[args.command](args)
+    except KeyboardInterrupt:
+        print("numclip: interrupted (the last checkpoint written is intact)", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, OSError) as err:  # CheckpointError is a ValueError
+        print(f"numclip: error: {err}", file=sys.stderr)
+        return 1
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _cmd_example(args) -> int:
+    result = we.compute(normalized=args.normalized)
+    if args.json:
+        print(json.dumps(we.to_json(result), indent=2))
+    else:
+        print(walkthrough(result))
     return 0
+
+
+def _cmd_train(args) -> int:
+    from numclip import train as tr  # imported here: `numclip example` stays fast
+    from numclip.report import final_metrics, write_plots
+
+    given = {"epochs": args.epochs, "batch_size": args.batch_size,
+             "embed_dim": args.embed_dim, "lr": args.lr, "seed": args.seed}
+    given = {k: v for k, v in given.items() if v is not None}
+    if args.resume:
+        saved = tr.load_checkpoint(args.resume).config
+        config = tr.TrainConfig(**(dataclasses.asdict(saved) | given))
+    else:
+        config = tr.TrainConfig(**given)
+    if args.plots:
+        Path(args.plots).mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    splits = tr.make_splits(config)
+    state = tr.train(config, resume=args.resume, out=args.out, quiet=args.quiet, splits=splits)
+    metrics = final_metrics(state, splits)
+    metrics["seconds"] = round(time.perf_counter() - start, 2)
+    if args.plots:
+        initial = tr.new_state(config, splits["train"]).model
+        metrics["plots"] = [str(p) for p in write_plots(state, splits, args.plots, initial)]
+    _report(metrics, args.json)
+    return 0
+
+
+def _cmd_zeroshot(args) -> int:
+    from numclip import train as tr
+    from numclip.report import final_metrics
+
+    state = tr.load_checkpoint(args.checkpoint)
+    splits = tr.make_splits(state.config)
+    metrics = final_metrics(state, splits, templates=args.template)
+    _report(metrics, args.json)
+    return 0
+
+
+def _report(metrics: dict, as_json: bool) -> None:
+    """Metrics as an aligned table, or as one line of JSON (the last line of stdout)."""
+    if as_json:
+        print(json.dumps(metrics))
+        return
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            value = f"{value:.4f}"
+        elif isinstance(value, list | tuple):
+            value = ", ".join(map(str, value))
+        print(f"{key:<28} {value}")
 
 
 def _fmt(v: float) -> str:

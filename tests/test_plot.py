@@ -1,0 +1,350 @@
+"""The figures: right number of axes, titles and labels set, PNGs saved, bad input named."""
+
+import matplotlib
+
+matplotlib.use("Agg")  # tests draw off-screen; the module itself never picks a backend
+
+import os
+import subprocess
+import sys
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from numclip.plot import (
+    confusion_matrix,
+    plot_confusion,
+    plot_embeddings,
+    plot_history,
+    plot_similarity,
+)
+
+rng = np.random.default_rng(0)
+COLOURS = ["red", "green", "blue", "yellow", "magenta", "cyan", "orange", "white"]
+SHAPES = ["circle", "square", "triangle", "cross", "ring"]
+NAMES = [f"{c} {s}" for c in COLOURS for s in SHAPES]  # 40 classes
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")  # pyplot keeps every figure open; free them between tests
+
+
+def history(epochs=5, **extra):
+    epoch = list(range(1, epochs + 1))
+    return {"epoch": epoch, "loss": [4.0 / e for e in epoch],
+            "scale": [14.29 + 5 * e for e in epoch], "accuracy": [e / epochs for e in epoch],
+            **extra}
+
+
+def unit_rows(x):
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def assert_png(path, fig):
+    data = path.read_bytes()
+    assert data.startswith(PNG_SIGNATURE), f"{path} is not a PNG"
+    height, width = plt.imread(path).shape[:2]
+    expected = np.round(fig.get_size_inches()[::-1] * 120)  # saved at 120 dpi
+    np.testing.assert_allclose((height, width), expected, atol=1)
+
+
+def titles(fig):
+    return [ax.get_title() for ax in fig.axes]
+
+
+# ----------------------------------------------------------------------------- history
+
+
+def test_history_has_three_labelled_panels_and_saves_a_png(tmp_path):
+    path = tmp_path / "sub" / "history.png"  # missing folders are created
+    fig = plot_history(history(), path)
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 3
+    loss, scale, _ = fig.axes
+    assert all(titles(fig)) and all(ax.get_xlabel() == "epoch" for ax in fig.axes)
+    assert loss.get_yscale() == "log" and "loss" in loss.get_ylabel()
+    assert "exp(logit_scale)" in scale.get_ylabel()
+    assert_png(path, fig)
+
+
+def test_history_scale_panel_marks_the_clamp_and_the_initial_scale():
+    scale = plot_history(history()).axes[1]
+    flat = [line.get_ydata()[0] for line in scale.get_lines() if len(set(line.get_ydata())) == 1]
+    assert 100 in flat and pytest.approx(1 / 0.07) in flat
+    texts = " ".join(t.get_text() for t in scale.texts)
+    assert "100" in texts and "14.29" in texts
+
+
+def test_history_zero_shot_series_join_the_accuracy_panel_and_skip_missing_epochs():
+    fig = plot_history(history(4, zero_shot_seen=[None, 0.5, None, 0.8],
+                               zero_shot_heldout=[np.nan, 0.2, np.nan, 0.4]))
+    acc = fig.axes[2]
+    labels = [t.get_text() for t in acc.get_legend().get_texts()]
+    assert len(labels) == 3 and any("held-out" in label for label in labels)
+    heldout = acc.get_lines()[2]
+    np.testing.assert_array_equal(heldout.get_xdata(), [2, 4])  # only the measured epochs
+    np.testing.assert_allclose(heldout.get_ydata(), [0.2, 0.4])
+
+
+def test_history_with_a_zero_loss_keeps_a_linear_axis():
+    h = history()
+    h["loss"][-1] = 0.0
+    assert plot_history(h).axes[0].get_yscale() == "linear"
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    (lambda h: h.pop("scale"), r"lacks .*scale"),
+    (lambda h: h.update(loss=[1.0, 2.0]), r"history\['loss'\] must have one value per epoch"),
+    (lambda h: h.update(zero_shot_seen=[0.1]), r"history\['zero_shot_seen'\]"),
+    (lambda h: h.update(accuracy=[np.nan] * 5), r"history\['accuracy'\] contains NaN"),
+    (lambda h: h.update(epoch=[]), r"history\['epoch'\] must be a non-empty"),
+])
+def test_history_bad_input_is_named(change, match):
+    h = history()
+    change(h)
+    with pytest.raises(ValueError, match=match):
+        plot_history(h)
+
+
+def test_history_must_be_a_dict():
+    with pytest.raises(TypeError, match="history must be a dict"):
+        plot_history([1, 2, 3])
+
+
+# -------------------------------------------------------------------------- similarity
+
+
+def test_similarity_has_two_heatmaps_with_a_colour_bar_each(tmp_path):
+    n = 6
+    before, after = rng.normal(size=(n, n)), 10 * np.eye(n) + rng.normal(size=(n, n))
+    captions = [f"a photo of a {name}" for name in NAMES[:n]]
+    fig = plot_similarity(before, after, captions, tmp_path / "sim.png", value_label="logit")
+    assert len(fig.axes) == 4  # two heatmaps, two colour bars
+    heatmaps = [ax for ax in fig.axes if ax.images]
+    assert len(heatmaps) == 2
+    assert heatmaps[0].get_title().startswith("Before") and heatmaps[1].get_title().startswith(
+        "After")
+    assert [ax.get_ylabel() for ax in fig.axes if not ax.images] == ["logit", "logit"]
+    assert all("text j" in ax.get_xlabel() and "image i" in ax.get_ylabel() for ax in heatmaps)
+    np.testing.assert_allclose(heatmaps[1].images[0].get_array(), after)
+    assert_png(tmp_path / "sim.png", fig)
+
+
+def test_similarity_tick_labels_drop_the_shared_prefix_and_stay_short():
+    captions = ["a photo of a red circle", "a photo of a green square",
+                "a photo of a very long and wordy description of a blue triangle"]
+    fig = plot_similarity(np.eye(3), np.eye(3), captions)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[:2] == ["red circle", "green square"]
+    assert len(labels[2]) <= 20 and labels[2].startswith("…") and labels[2].endswith("triangle")
+    assert '"a photo of a …"' in ax.get_xlabel()  # what was dropped is said
+
+
+def test_similarity_keeps_a_one_letter_shared_prefix_and_cuts_at_word_boundaries():
+    captions = ["a drawing of a red circle", "a photo of a green square in the morning sun"]
+    ax = plot_similarity(np.eye(2), np.eye(2), captions).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["…of a red circle",
+                                                            "…in the morning sun"]
+    assert ax.get_xlabel() == "text j"
+
+
+def test_similarity_accepts_arrays_of_other_backends():
+    xp = pytest.importorskip("array_api_strict")
+    fig = plot_similarity(xp.eye(3), 2 * xp.eye(3))
+    after = [ax for ax in fig.axes if ax.images][1]
+    np.testing.assert_allclose(after.images[0].get_array(), 2 * np.eye(3))
+
+
+def test_similarity_of_a_big_batch_has_no_caption_ticks():
+    n = 20
+    fig = plot_similarity(np.eye(n), np.eye(n), [f"caption {i}" for i in range(n)])
+    assert not any("caption" in t.get_text() for t in fig.axes[0].get_xticklabels())
+
+
+def test_similarity_accepts_lists():
+    assert len(plot_similarity([[1.0, 0.0], [0.0, 1.0]], [[2.0, 0.0], [0.0, 2.0]]).axes) == 4
+
+
+@pytest.mark.parametrize(("before", "after", "captions", "match"), [
+    (np.zeros((3, 4)), np.zeros((3, 4)), None, r"before must be square"),
+    (np.zeros((3, 3)), np.zeros((4, 4)), None, r"after must have the shape of before"),
+    (np.zeros(3), np.zeros(3), None, r"before must be 2-D"),
+    (np.full((2, 2), np.nan), np.zeros((2, 2)), None, r"before contains NaN"),
+    (np.zeros((3, 3)), np.zeros((3, 3)), ["a", "b"], r"captions must be a sequence of 3"),
+])
+def test_similarity_bad_input_is_named(before, after, captions, match):
+    with pytest.raises(ValueError, match=match):
+        plot_similarity(before, after, captions)
+
+
+# -------------------------------------------------------------------------- embeddings
+
+
+def embeddings(num_classes, per_class=5, d=8):
+    centres = rng.normal(size=(num_classes, d))
+    image_labels = np.repeat(np.arange(num_classes), per_class)
+    images = unit_rows(centres[image_labels] + 0.1 * rng.normal(size=(len(image_labels), d)))
+    texts = unit_rows(centres)
+    return images, texts, image_labels, np.arange(num_classes)
+
+
+def test_embeddings_few_classes_are_named_on_the_plot(tmp_path):
+    images, texts, image_labels, text_labels = embeddings(4)
+    names = ["red circle", "red square", "blue circle", "blue square"]
+    fig = plot_embeddings(images, texts, image_labels, text_labels, names, tmp_path / "e.png")
+    assert len(fig.axes) == 1
+    ax = fig.axes[0]
+    assert ax.get_title() and "PC 1" in ax.get_xlabel() and "PC 2" in ax.get_ylabel()
+    assert sorted(t.get_text() for t in ax.texts) == sorted(names)
+    assert len(ax.collections) == 2  # image dots, text stars
+    assert_png(tmp_path / "e.png", fig)
+
+
+def test_embeddings_use_one_pca_projection_for_images_and_texts():
+    # the same vectors as images and as texts must land on the same points
+    x = unit_rows(rng.normal(size=(6, 5)))
+    dots, stars = plot_embeddings(x, x, np.arange(6), np.arange(6), list("abcdef")).axes[
+        0].collections
+    np.testing.assert_allclose(dots.get_offsets(), stars.get_offsets())
+    centred = np.concatenate([x, x]) - np.concatenate([x, x]).mean(axis=0)
+    _, _, vt = np.linalg.svd(centred)
+    np.testing.assert_allclose(np.abs(stars.get_offsets()), np.abs(centred[6:] @ vt[:2].T),
+                               atol=1e-12)  # PCA axes are defined up to their sign
+
+
+def test_embeddings_of_40_classes_coloured_by_an_attribute():
+    images, texts, image_labels, text_labels = embeddings(40, per_class=3)
+    fig = plot_embeddings(images, texts, image_labels, text_labels, NAMES,
+                          color_of=lambda k: NAMES[k].split()[0])
+    ax = fig.axes[0]
+    assert not ax.texts  # 40 names would bury the points
+    legend_names = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend_names == COLOURS  # each colour named by the words its classes share
+    assert ax.collections[1].get_facecolors()[0] == pytest.approx(
+        matplotlib.colors.to_rgba("red"))
+
+
+def test_embeddings_color_of_may_be_a_list():
+    images, texts, image_labels, text_labels = embeddings(3)
+    fig = plot_embeddings(images, texts, image_labels, text_labels, ["a", "b", "c"],
+                          color_of=["red", "#00ff00", (0, 0, 1)])
+    np.testing.assert_allclose(fig.axes[0].collections[1].get_facecolors()[:, :3], np.eye(3))
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    (lambda a: a.update(texts=a["texts"][:, :4]), r"image_embeds and text_embeds must have the"),
+    (lambda a: a.update(image_labels=a["image_labels"][:-1]), r"image_labels must have length"),
+    (lambda a: a.update(text_labels=np.array([0, 1, 9])), r"text_labels must lie in \[0, 3\)"),
+    (lambda a: a.update(names=["a", "b"]), r"lie in \[0, 2\) \(class_names has 2 names\)"),
+    (lambda a: a.update(color_of=["red"]), r"color_of must give one colour per class, 3"),
+    (lambda a: a.update(color_of=["red", "blue", "no-such-colour"]), r"color_of gave"),
+    (lambda a: a.update(images=a["images"][:, :1], texts=a["texts"][:, :1]), r"D >= 2"),
+])
+def test_embeddings_bad_input_is_named(change, match):
+    images, texts, image_labels, text_labels = embeddings(3)
+    args = {"images": images, "texts": texts, "image_labels": image_labels,
+            "text_labels": text_labels, "names": ["a", "b", "c"], "color_of": None}
+    change(args)
+    with pytest.raises(ValueError, match=match):
+        plot_embeddings(args["images"], args["texts"], args["image_labels"],
+                        args["text_labels"], args["names"], color_of=args["color_of"])
+
+
+def test_embeddings_labels_must_be_integers():
+    images, texts, image_labels, text_labels = embeddings(3)
+    with pytest.raises(TypeError, match="image_labels must hold integer class ids"):
+        plot_embeddings(images, texts, image_labels.astype(float), text_labels, list("abc"))
+
+
+# --------------------------------------------------------------------------- confusion
+
+
+def test_confusion_matrix_counts_a_hand_example():
+    true = [0, 0, 1, 2, 2, 2]
+    pred = [0, 1, 1, 2, 0, 2]
+    counts = confusion_matrix(true, pred, 3)
+    np.testing.assert_array_equal(counts, [[1, 1, 0],
+                                           [0, 1, 0],
+                                           [1, 0, 2]])
+    assert counts.dtype == np.int64
+    assert confusion_matrix(np.array([1]), np.array([1]), 4).shape == (4, 4)
+
+
+@pytest.mark.parametrize(("true", "pred", "c", "error", "match"), [
+    ([0, 1], [0], 2, ValueError, r"pred must have length 2"),
+    ([0, 3], [0, 1], 3, ValueError, r"true must lie in \[0, 3\)"),
+    ([0, 1], [0, -1], 3, ValueError, r"pred must lie in \[0, 3\)"),
+    ([0.0, 1.0], [0, 1], 2, TypeError, r"true must hold integer class ids"),
+    ([], [], 2, ValueError, r"true must be a non-empty"),
+    ([0], [0], 0, ValueError, r"num_classes must be positive"),
+    ([0], [0], 2.0, TypeError, r"num_classes must be an int"),
+])
+def test_confusion_matrix_bad_input_is_named(true, pred, c, error, match):
+    with pytest.raises(error, match=match):
+        confusion_matrix(true, pred, c)
+
+
+def test_plot_confusion_shows_row_rates_with_a_colour_bar_and_the_accuracy(tmp_path):
+    counts = np.array([[3, 1, 0], [0, 2, 2], [0, 0, 0]])
+    fig = plot_confusion(counts, ["red circle", "red ring", "blue ring"], tmp_path / "c.png")
+    assert len(fig.axes) == 2  # heatmap and colour bar
+    ax, bar = fig.axes
+    assert "accuracy 62.5% (5/8)" in ax.get_title()
+    assert ax.get_title().startswith("Zero-shot confusion matrix")
+    assert ax.get_xlabel() == "predicted class" and "true class" in ax.get_ylabel()
+    assert bar.get_ylabel()
+    rates = ax.images[0].get_array()
+    np.testing.assert_allclose(rates[:2], [[0.75, 0.25, 0], [0, 0.5, 0.5]])
+    assert np.ma.getmaskarray(rates)[2].all() or np.isnan(rates[2]).all()  # no examples
+    assert "grey" in ax.get_ylabel()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["red circle", "red ring",
+                                                             "blue ring"]
+    assert_png(tmp_path / "c.png", fig)
+
+
+def test_plot_confusion_of_40_classes_labels_every_class_and_marks_held_out_ones():
+    true = np.repeat(np.arange(40), 5)
+    pred = np.where(rng.random(200) < 0.8, true, rng.integers(0, 40, 200))
+    pred[true == 4] = 0  # "red ring", held out, always taken for "red circle"
+    fig = plot_confusion(confusion_matrix(true, pred, 40), NAMES, title="Held-out test",
+                         highlight=[4, 9])
+    ax = fig.axes[0]
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(ticks) == 40 and ticks[4] == "red ring*" and ticks[0] == "red circle"
+    assert ax.get_yticklabels()[4].get_fontweight() == "bold"
+    assert "held out (*): " in ax.get_title() and ax.get_title().startswith("Held-out test")
+    assert len(ax.lines) == 2 * 7  # a line between each run of one colour, both ways
+    assert not ax.texts  # no numbers in 1600 cells
+
+
+@pytest.mark.parametrize(("confusion", "names", "match"), [
+    (np.zeros((2, 3)), ["a", "b"], r"confusion must be square"),
+    (np.eye(3), ["a", "b"], r"class_names must have one name per row of confusion, 3, got 2"),
+    (-np.eye(2), ["a", "b"], r"confusion must hold non-negative counts"),
+])
+def test_plot_confusion_bad_input_is_named(confusion, names, match):
+    with pytest.raises(ValueError, match=match):
+        plot_confusion(confusion, names)
+
+
+def test_plot_confusion_highlight_must_be_class_ids():
+    with pytest.raises(ValueError, match=r"highlight must lie in \[0, 2\)"):
+        plot_confusion(np.eye(2), ["a", "b"], highlight=[5])
+
+
+# ------------------------------------------------------------------------------ backend
+
+
+def test_importing_the_module_leaves_the_backend_alone():
+    # notebooks rely on the inline backend: importing numclip.plot must not choose one
+    code = ("import matplotlib; before = matplotlib.rcParams._get_backend_or_none(); "
+            "import numclip.plot; after = matplotlib.rcParams._get_backend_or_none(); "
+            "assert before == after, (before, after)")
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # else "before" is set
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
