@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train the tiny linear CLIP on synthetic shapes")
     # None means "not given": a resumed run takes the checkpoint's value instead
-    train.add_argument("--epochs", type=_positive_int, help="total epochs (default 30)")
+    train.add_argument("--epochs", type=_positive_int, help="total epochs (default 10)")
     train.add_argument("--batch-size", type=_positive_int, help="pairs per step (default 256)")
     train.add_argument("--embed-dim", type=_positive_int, help="embedding width (default 64)")
     train.add_argument("--lr", type=_positive_float, help="AdamW step size (default 3e-3)")

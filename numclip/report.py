@@ -40,7 +40,9 @@ def final_metrics(state, splits: dict, templates=None) -> dict:
     seen, train_set = splits["seen"], splits["train"]
     model, vocab = state.model, state.vocab
     test_images = model.encode_images(seen.pixels())
-    recall = recall_at_k(test_images, model.encode_texts(vocab.features(seen.captions)), k=1)
+    same_caption = seen.labels * 4 + seen.counts  # one id per (colour, shape, count)
+    recall = recall_at_k(test_images, model.encode_texts(vocab.features(seen.captions)), k=1,
+                         labels=same_caption)
     return {
         "epochs": state.epoch,
         "classes": len(CLASSES),
@@ -51,7 +53,7 @@ def final_metrics(state, splits: dict, templates=None) -> dict:
         "linear_probe": linear_probe(model.encode_images(train_set.pixels()), train_set.labels,
                                      test_images, seen.labels, num_classes=len(CLASSES)),
         "chance": chance(len(CLASSES)),
-        "recall@1_image_to_text": recall["image_to_text"],
+        "recall@1_image_to_text": recall["image_to_text"],  # a caption with its attributes
         "recall@1_text_to_image": recall["text_to_image"],
         "final_loss": state.history["loss"][-1] if state.history["loss"] else None,
         "scale": float(np.exp(float(state.model.params["logit_scale"]))),

@@ -76,16 +76,31 @@ def top_k_accuracy(scores, labels, k: int = 1) -> float:
     return float(np.mean(rank < k))
 
 
-def recall_at_k(image_embeds, text_embeds, k: int = 1) -> dict:
+def recall_at_k(image_embeds, text_embeds, k: int = 1, labels=None) -> dict:
     """Retrieval recall@k for aligned pairs (image ``i`` belongs with text ``i``).
+
+    A query counts as found when one of its ``k`` nearest items is its partner,
+    or, given ``labels`` ``(n,)``, any item with the partner's label: with many
+    identical captions ("two red circles"), which of them comes first is luck.
 
     Returns:
         ``{"image_to_text": r, "text_to_image": r}``, fractions in [0, 1].
     """
     sim = to_numpy(image_embeds @ text_embeds.T)  # (n, n)
-    truth = np.arange(sim.shape[0])
-    return {"image_to_text": top_k_accuracy(sim, truth, k),
-            "text_to_image": top_k_accuracy(sim.T, truth, k)}
+    n = sim.shape[0]
+    labels = np.arange(n) if labels is None else np.asarray(to_numpy(labels))
+    if labels.shape != (n,):
+        raise ValueError(f"labels must have shape ({n},), got {labels.shape}")
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be in [1, {n}], got {k}")
+    same = labels[:, None] == labels[None, :]  # (n, n) which items count as a hit
+    return {"image_to_text": _hit_rate(sim, same, k), "text_to_image": _hit_rate(sim.T, same, k)}
+
+
+def _hit_rate(sim, same, k) -> float:
+    """Fraction of rows of ``sim`` whose ``k`` best columns include one where ``same`` holds."""
+    top = np.argsort(-sim, axis=1, kind="stable")[:, :k]  # (n, k)
+    return float(np.mean(np.any(np.take_along_axis(same, top, axis=1), axis=1)))
 
 
 def linear_probe(train_x, train_y, test_x, test_y, *, num_classes: int,
