@@ -2,12 +2,14 @@
 
 Any exact forward+backward of the symmetric loss needs three N x N x d matrix
 products: the logits S = I T^T, then dI = G T and dT = G^T I.  This script
-times those three products, numclip's clip_loss, and (where torch is
-installed) torch autograd on open_clip's ClipLoss formula, all in one run, and
-prints each as a ratio to the floor.
+times those three products, numclip's clip_loss (dense, and blockwise with
+--block-size), and torch autograd on open_clip's ClipLoss formula where torch
+is installed, all in one run, and prints each as a ratio to the floor, with
+the peak memory each one allocated.
 
-    python benchmarks/clip_loss_floor.py --n 8192 --d 512            # NumPy, CPU
-    python benchmarks/clip_loss_floor.py --backend cupy --n 32768    # CuPy, GPU
+    python benchmarks/clip_loss_floor.py --n 8192 --d 512                    # NumPy, CPU
+    python benchmarks/clip_loss_floor.py --n 32768 --block-size 2048 --skip-dense
+    python benchmarks/clip_loss_floor.py --backend cupy --n 32768 --block-size 8192
 """
 
 from __future__ import annotations
@@ -15,13 +17,46 @@ from __future__ import annotations
 import argparse
 import math
 import time
+import tracemalloc
 
 import numpy as np
 
 import numclip
+import numclip.losses
 
 
-def timed(fn, sync, repeats):
+class Backend:
+    """The array library, how to wait for it, and how to measure its peak memory."""
+
+    def __init__(self, name):
+        if name == "cupy":
+            import cupy
+
+            self.xp, self.pool = cupy, cupy.get_default_memory_pool()
+            self.device = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+        else:
+            self.xp, self.pool, self.device = np, None, "CPU"
+
+    def sync(self):
+        if self.pool is not None:
+            self.xp.cuda.Device().synchronize()
+
+    def peak_bytes(self, fn):
+        """Bytes allocated at the peak of one call of ``fn`` (beyond what was held before)."""
+        if self.pool is not None:
+            self.pool.free_all_blocks()
+            before = self.pool.total_bytes()
+            fn()
+            self.sync()
+            return self.pool.total_bytes() - before  # the pool keeps every block it needed
+        tracemalloc.start()
+        fn()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak
+
+
+def best_time(fn, sync, repeats):
     """Best wall time of ``repeats`` calls after one warm-up call."""
     fn()
     sync()
@@ -34,73 +69,103 @@ def timed(fn, sync, repeats):
     return best
 
 
+def floor_fn(img, txt, block_size):
+    """The three products, on the whole matrix or panel by panel (never more at once)."""
+    n = img.shape[0]
+    step = block_size or n
+
+    def run():
+        for a in range(0, n, step):
+            s = img[a:a + step] @ txt.T  # (B, N) the logits
+            _ = s @ txt  # stands in for dI = G T
+            _ = s.T @ img[a:a + step]  # stands in for dT = G^T I
+    return run
+
+
+def torch_fn(host_img, host_txt, s, on_gpu):
+    import torch
+    import torch.nn.functional as F
+
+    dev = "cuda" if on_gpu else "cpu"
+    timg = torch.tensor(host_img, device=dev, requires_grad=True)
+    ttxt = torch.tensor(host_txt, device=dev, requires_grad=True)
+    tscale = torch.tensor(s, device=dev, requires_grad=True)
+    labels = torch.arange(len(host_img), device=dev)
+
+    def run():
+        i, t = F.normalize(timg, dim=-1), F.normalize(ttxt, dim=-1)
+        logits = tscale.exp() * i @ t.T
+        loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+        loss.backward()
+
+    def sync():
+        if on_gpu:
+            torch.cuda.synchronize()
+    return run, sync, torch
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
     parser.add_argument("--n", type=int, default=8192)
     parser.add_argument("--d", type=int, default=512)
+    parser.add_argument("--block-size", type=int, default=None,
+                        help="also time the blockwise loss with this many rows per panel")
+    parser.add_argument("--skip-dense", action="store_true",
+                        help="no dense loss and no torch (for N whose N x N matrix won't fit)")
+    parser.add_argument("--reference", action="store_true",
+                        help="also time clip_loss_reference, the step-by-step composition")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    if args.backend == "cupy":
-        import cupy as xp
-
-        def sync():
-            xp.cuda.Device().synchronize()
-        device = xp.cuda.runtime.getDeviceProperties(0)["name"].decode()
-    else:
-        xp, device = np, "CPU"
-
-        def sync():
-            pass
-
+    be = Backend(args.backend)
     rng = np.random.default_rng(0)
     host_img = rng.standard_normal((args.n, args.d), dtype=np.float32)
     host_txt = rng.standard_normal((args.n, args.d), dtype=np.float32)
-    img, txt = xp.asarray(host_img), xp.asarray(host_txt)
-    img, _ = numclip.l2_normalize(img)
-    txt, _ = numclip.l2_normalize(txt)
+    img, txt = be.xp.asarray(host_img), be.xp.asarray(host_txt)
+    unit_img, unit_txt = numclip.l2_normalize(img)[0], numclip.l2_normalize(txt)[0]
     s = math.log(1 / 0.07)
 
-    def floor():
-        logits = img @ txt.T  # (N, N)
-        _ = logits @ txt  # stands in for G @ T
-        _ = logits.T @ img  # stands in for G.T @ I
+    rows = []  # (name, seconds, peak bytes or None)
+    floor_block = args.block_size if args.skip_dense else None
+    rows.append(("three matrix products (floor)",
+                 best_time(floor_fn(unit_img, unit_txt, floor_block), be.sync, args.repeats),
+                 None))
+    runs = []
+    if not args.skip_dense:
+        runs.append(("numclip.clip_loss (dense)", lambda: numclip.clip_loss(img, txt, s)))
+    if args.reference:
+        runs.append(("numclip.clip_loss_reference (composed)",
+                     lambda: numclip.losses.clip_loss_reference(img, txt, s)))
+    if args.block_size:
+        runs.append((f"numclip.clip_loss (block_size={args.block_size})",
+                     lambda: numclip.clip_loss(img, txt, s, block_size=args.block_size)))
+    for name, fn in runs:
+        rows.append((name, best_time(fn, be.sync, args.repeats), be.peak_bytes(fn)))
+    if not args.skip_dense:
+        try:
+            fn, sync, torch = torch_fn(host_img, host_txt, s, args.backend == "cupy")
+            seconds = best_time(fn, sync, args.repeats)
+            peak = None
+            if args.backend == "cupy":
+                torch.cuda.reset_peak_memory_stats()
+                base = torch.cuda.memory_allocated()
+                fn()
+                sync()
+                peak = torch.cuda.max_memory_allocated() - base
+            rows.append(("torch autograd (open_clip formula)", seconds, peak))
+        except ImportError:
+            rows.append(("torch autograd (open_clip formula)", None, None))
 
-    rows = [("three matrix products (floor)", timed(floor, sync, args.repeats))]
-    rows.append(("numclip.clip_loss", timed(lambda: numclip.clip_loss(img, txt, s), sync,
-                                             args.repeats)))
-    try:
-        import torch
-        import torch.nn.functional as F
-
-        dev = "cuda" if args.backend == "cupy" else "cpu"
-        timg = torch.tensor(host_img, device=dev, requires_grad=True)
-        ttxt = torch.tensor(host_txt, device=dev, requires_grad=True)
-        tscale = torch.tensor(s, device=dev, requires_grad=True)
-        labels = torch.arange(args.n, device=dev)
-
-        def torch_step():
-            i, t = F.normalize(timg, dim=-1), F.normalize(ttxt, dim=-1)
-            logits = tscale.exp() * i @ t.T
-            loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
-            loss.backward()
-
-        def torch_sync():
-            if dev == "cuda":
-                torch.cuda.synchronize()
-        rows.append(("torch autograd (open_clip formula)", timed(torch_step, torch_sync,
-                                                               args.repeats)))
-    except ImportError:
-        rows.append(("torch autograd (open_clip formula)", None))
-
-    print(f"N = {args.n}, d = {args.d}, float32, backend {args.backend} on {device}")
+    print(f"N = {args.n}, d = {args.d}, float32, {args.backend} on {be.device}")
     floor_time = rows[0][1]
-    for name, seconds in rows:
+    for name, seconds, peak in rows:
         if seconds is None:
-            print(f"  {name:<36} not installed")
-        else:
-            print(f"  {name:<36} {seconds * 1e3:9.1f} ms  {seconds / floor_time:5.2f}x floor")
+            print(f"  {name:<40} not installed")
+            continue
+        memory = "" if peak is None else f"  peak {peak / 2**30:6.2f} GiB"
+        print(f"  {name:<40} {seconds * 1e3:10.1f} ms  {seconds / floor_time:5.2f}x floor"
+              f"{memory}")
 
 
 if __name__ == "__main__":

@@ -6,12 +6,15 @@ Derivations: ``docs/derivations.md#cross-entropy`` and
 ``docs/derivations.md#the-symmetric-clip-loss``.
 """
 
-from numclip.backend import array_namespace, as_matrix
+import math
+
+from numclip.backend import array_namespace, as_log_scale, as_matrix
+from numclip.fused import clip_loss_logits_grads
 from numclip.normalize import l2_normalize, l2_normalize_backward
 from numclip.similarity import logit_matrix, logit_matrix_backward
 from numclip.softmax import log_softmax
 
-__all__ = ["cross_entropy", "clip_loss"]
+__all__ = ["cross_entropy", "clip_loss", "clip_loss_reference"]
 
 
 def cross_entropy(logits, targets):
@@ -43,7 +46,8 @@ def cross_entropy(logits, targets):
     return loss, dlogits
 
 
-def clip_loss(image_embeds, text_embeds, logit_scale, *, normalize: bool = True):
+def clip_loss(image_embeds, text_embeds, logit_scale, *, normalize: bool = True,
+              block_size: int | None = None):
     r"""CLIP's symmetric contrastive loss and its gradients (CLIP paper, Figure 3).
 
     .. math:: S = e^{s}\,\hat I \hat T^\top, \qquad
@@ -62,17 +66,50 @@ def clip_loss(image_embeds, text_embeds, logit_scale, *, normalize: bool = True)
             (``tau = 0.07`` gives ``s ≈ 2.659``).
         normalize: L2-normalize the rows first (``\hat I``, ``\hat T``) and
             back-propagate through it; ``False`` uses the embeddings as given.
+        block_size: ``None`` holds the ``(N, N)`` logits (fastest); an int B
+            computes them B rows at a time, twice, and never holds more than
+            ``(B, N)``: the way to batches of 32k and beyond.
 
     Returns:
         loss: 0-d array, dtype of the embeddings; the mean over both directions.
         grads: dict with ``"image_embeds"``, ``"text_embeds"``, ``"logit_scale"``,
             each with the shape, dtype and type of the corresponding input.
+
+    The work happens in :mod:`numclip.fused` in a few fused passes;
+    :func:`clip_loss_reference` computes the same from the core functions,
+    step by step as the derivation goes.
     """
-    image_embeds = as_matrix(image_embeds, "image_embeds")
-    text_embeds = as_matrix(text_embeds, "text_embeds")
-    if image_embeds.shape[0] != text_embeds.shape[0]:
-        raise ValueError("image_embeds and text_embeds must hold the same number of pairs N, "
-                         f"got {image_embeds.shape[0]} and {text_embeds.shape[0]}")
+    image_embeds, text_embeds = _check_pairs(image_embeds, text_embeds)
+    if block_size is not None and (isinstance(block_size, bool) or
+                                   not isinstance(block_size, int) or block_size < 1):
+        raise ValueError(f"block_size must be a positive int or None, got {block_size!r}")
+    logit_scale = as_log_scale(logit_scale)
+    if image_embeds.dtype != text_embeds.dtype:
+        raise TypeError("image_embeds and text_embeds must share a dtype, got "
+                        f"{image_embeds.dtype} and {text_embeds.dtype}")
+    xp = array_namespace(image_embeds, text_embeds, logit_scale)
+    if normalize:
+        image_embeds, image_cache = l2_normalize(image_embeds)
+        text_embeds, text_cache = l2_normalize(text_embeds)
+    loss, dimage, dtext, dscale = clip_loss_logits_grads(
+        image_embeds, text_embeds, math.exp(float(logit_scale)), block_size)
+    if normalize:
+        dimage = l2_normalize_backward(dimage, image_cache)
+        dtext = l2_normalize_backward(dtext, text_cache)
+    if type(logit_scale) not in (int, float):  # a 0-d array in, a 0-d array out
+        dscale = xp.asarray(dscale, dtype=logit_scale.dtype)
+    return xp.asarray(loss, dtype=image_embeds.dtype), {
+        "image_embeds": dimage, "text_embeds": dtext, "logit_scale": dscale}
+
+
+def clip_loss_reference(image_embeds, text_embeds, logit_scale, *, normalize: bool = True):
+    """:func:`clip_loss` composed from the core functions, one derivation step per line.
+
+    Slower (it walks the ``(N, N)`` logits some twenty times) but it reads
+    like ``docs/derivations.md``; the tests hold :func:`clip_loss` to it.
+    Same arguments and returns as :func:`clip_loss`, without ``block_size``.
+    """
+    image_embeds, text_embeds = _check_pairs(image_embeds, text_embeds)
     xp = array_namespace(image_embeds, text_embeds)
     n = image_embeds.shape[0]
     if normalize:
@@ -89,6 +126,19 @@ def clip_loss(image_embeds, text_embeds, logit_scale, *, normalize: bool = True)
         dimage = l2_normalize_backward(dimage, image_cache)
         dtext = l2_normalize_backward(dtext, text_cache)
     return loss, {"image_embeds": dimage, "text_embeds": dtext, "logit_scale": dlogit_scale}
+
+
+def _check_pairs(image_embeds, text_embeds):
+    """Both embeddings as validated ``(N, D)`` arrays with the same N."""
+    image_embeds = as_matrix(image_embeds, "image_embeds")
+    text_embeds = as_matrix(text_embeds, "text_embeds")
+    if image_embeds.shape[0] != text_embeds.shape[0]:
+        raise ValueError("image_embeds and text_embeds must hold the same number of pairs N, "
+                         f"got {image_embeds.shape[0]} and {text_embeds.shape[0]}")
+    if image_embeds.shape[1] != text_embeds.shape[1]:
+        raise ValueError("image_embeds and text_embeds must have the same width D, got "
+                         f"{image_embeds.shape[1]} and {text_embeds.shape[1]}")
+    return image_embeds, text_embeds
 
 
 def _as_targets(targets, n, c, xp):
