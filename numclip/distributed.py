@@ -1,0 +1,314 @@
+"""Data-parallel CLIP over MPI: every rank holds an equal share of each global batch.
+
+Rank ``r`` of ``R`` holds rows ``[r n, (r+1) n)`` of a global batch of ``N = R n``
+pairs.  It all-gathers the (normalized) embeddings of every rank, computes only
+its own ``n`` rows of the logits against all ``N`` columns (open_clip's
+``ClipLoss(local_loss=True, gather_with_grad=True)``), and hands the gradients
+of the gathered rows back to their owners with a reduce-scatter, the backward
+of the all-gather.  Parameter gradients are then summed over ranks, so every
+rank holds the gradient of the global batch and takes the same optimizer step.
+Why this costs ``O(N d)`` traffic and ``O(N^2 / R)`` memory per rank:
+``docs/distributed.md``.
+
+The communicator is anything with mpi4py's buffer interface: ``Get_rank()``,
+``Get_size()``, ``Allgather(send, recv)``, ``Allreduce(send, recv)`` and
+``Reduce_scatter_block(send, recv)`` (the last two summing, mpi4py's default
+``op``), e.g. :func:`world` or :class:`SingleProcessComm`.  Messages travel as
+host NumPy arrays; results come back in the library of the input (CuPy included).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+import numpy as np
+
+from numclip.backend import array_namespace, as_matrix, to_numpy
+from numclip.losses import cross_entropy
+from numclip.model import _check_width
+from numclip.normalize import l2_normalize, l2_normalize_backward
+from numclip.similarity import logit_matrix, logit_matrix_backward
+
+__all__ = [
+    "world", "SingleProcessComm", "abort_on_error", "shard_rows",
+    "gather_rows", "gather_rows_backward", "allreduce_sum", "allreduce_mean",
+    "local_clip_loss", "distributed_loss_and_grads",
+]
+
+INSTALL_HINT = "pip install 'numclip[mpi]' (mpi4py and the mpich MPI library)"
+
+
+def world():
+    """MPI's ``COMM_WORLD``: every process that ``mpiexec`` started.
+
+    mpi4py is imported here, not at the top, so that numclip never needs it
+    unless a run is distributed.
+    """
+    try:
+        from mpi4py import MPI
+    except (ImportError, RuntimeError) as err:  # RuntimeError: mpi4py found no libmpi
+        raise ImportError(f"distributed training needs mpi4py and an MPI library; "
+                          f"{INSTALL_HINT} ({err})") from None
+    return MPI.COMM_WORLD
+
+
+class SingleProcessComm:
+    """A communicator of one rank, for running (and stepping through) the code without MPI.
+
+    Every collective of one rank copies its input: the gather of one shard is
+    that shard, the sum over one rank is the value itself.
+    """
+
+    def Get_rank(self) -> int:
+        return 0
+
+    def Get_size(self) -> int:
+        return 1
+
+    def Allgather(self, sendbuf, recvbuf) -> None:
+        recvbuf[...] = sendbuf
+
+    def Allreduce(self, sendbuf, recvbuf) -> None:
+        recvbuf[...] = sendbuf
+
+    def Reduce_scatter_block(self, sendbuf, recvbuf) -> None:
+        recvbuf[...] = sendbuf
+
+
+@contextlib.contextmanager
+def abort_on_error(comm):
+    """Turn an exception on one rank into the end of every rank (``MPI_Abort``).
+
+    Without it, a rank that fails (bad input, a full disk) exits while the
+    others wait forever in their next collective.  With one rank, the
+    exception propagates unchanged.
+    """
+    try:
+        yield
+    except Exception as err:
+        if comm.Get_size() == 1:
+            raise
+        print(f"numclip: error on rank {comm.Get_rank()}: {type(err).__name__}: {err}",
+              file=sys.stderr, flush=True)
+        comm.Abort(1)
+
+
+def shard_rows(batch, comm):
+    """This rank's equal share of a global batch: rows ``[r B/R, (r+1) B/R)``.
+
+    Args:
+        batch: anything sliceable along its first axis with ``B`` rows (an index
+            array, ``(B, P)`` pixels, ...); ``B`` must be a multiple of the number of ranks.
+
+    Returns:
+        the ``B / R`` rows of rank ``r``.
+    """
+    rank, size = comm.Get_rank(), comm.Get_size()
+    b = len(batch) if isinstance(batch, list | tuple) else batch.shape[0]
+    if b % size:
+        raise ValueError(f"a global batch of {b} pairs does not split evenly over {size} "
+                         f"ranks; choose a batch size that is a multiple of {size}")
+    n = b // size
+    return batch[rank * n:(rank + 1) * n]
+
+
+def gather_rows(x, comm):
+    r"""All-gather: the ``(n, D)`` rows of every rank, stacked in rank order.
+
+    .. math:: X = \begin{bmatrix} X_0 \\ X_1 \\ \vdots \\ X_{R-1} \end{bmatrix}
+              \in \mathbb{R}^{Rn \times D}
+
+    Args:
+        x: ``(n, D)`` this rank's rows ``X_r``; every rank must pass the same
+            shape and dtype (checked on every rank, so all of them raise together).
+        comm: the communicator.
+
+    Returns:
+        ``(R n, D)`` array in ``x``'s library and dtype; rows ``[r n, (r+1) n)`` are rank r's.
+    """
+    x = as_matrix(x, "x")
+    xp = array_namespace(x)
+    host = _host(x)  # (n, D) contiguous NumPy
+    _check_same_shape_everywhere(host, comm)
+    gathered = np.empty((comm.Get_size() * host.shape[0], host.shape[1]), dtype=host.dtype)
+    comm.Allgather(host, gathered)  # (R n, D)
+    return xp.asarray(gathered)
+
+
+def gather_rows_backward(dgathered, comm):
+    r"""Backward of :func:`gather_rows`: each rank's block of the gradient, summed over ranks.
+
+    Every rank ``s`` used its own copy of ``X`` in its own loss ``L_s``, so
+    rows ``[r n, (r+1) n)`` of every rank's ``dX`` belong to rank ``r``'s input:
+
+    .. math:: dX_r = \sum_{s=0}^{R-1} dX^{(s)}_{[r n, (r+1) n)}
+
+    which is one reduce-scatter (sum, then rank ``r`` keeps block ``r``).
+
+    Args:
+        dgathered: ``(R n, D)`` this rank's gradient with respect to the gathered array.
+        comm: the communicator.
+
+    Returns:
+        ``(n, D)`` gradient with respect to this rank's ``x``, in ``dgathered``'s library.
+    """
+    dgathered = as_matrix(dgathered, "dgathered")
+    xp = array_namespace(dgathered)
+    size = comm.Get_size()
+    if dgathered.shape[0] % size:
+        raise ValueError(f"dgathered must have a multiple of {size} rows (one block per "
+                         f"rank), got shape {tuple(dgathered.shape)}")
+    host = _host(dgathered)  # (R n, D)
+    dx = np.empty((host.shape[0] // size, host.shape[1]), dtype=host.dtype)
+    comm.Reduce_scatter_block(host, dx)  # (n, D): sum over ranks of block r
+    return xp.asarray(dx)
+
+
+def allreduce_sum(arrays: dict, comm) -> dict:
+    """Sum each value over all ranks; every rank gets the same sums.
+
+    Args:
+        arrays: name -> array (any shape, 0-d included) or Python float; every
+            rank must pass the same names with the same shapes.
+
+    Returns:
+        a dict with the same keys, each value of the type, shape and dtype given.
+    """
+    summed = {k: _allreduce(arrays[k], comm) for k in sorted(arrays)}  # same order everywhere
+    return {k: summed[k] for k in arrays}
+
+
+def allreduce_mean(arrays: dict, comm) -> dict:
+    """Average each value over all ranks: :func:`allreduce_sum` divided by the rank count."""
+    size = comm.Get_size()
+    return {k: v / size for k, v in allreduce_sum(arrays, comm).items()}
+
+
+def local_clip_loss(image_embeds, text_embeds, logit_scale, comm, *, normalize: bool = True):
+    r"""CLIP's loss on a batch split over ranks, computed open_clip's ``local_loss`` way.
+
+    Rank ``r`` holds ``n`` pairs, rows ``[r n, (r+1) n)`` of a global batch of
+    ``N = R n``.  It gathers all ``N`` embeddings of each modality and scores
+    only its own rows against them:
+
+    .. math:: S^{I}_r = e^{s}\,\hat I_r \hat T^\top, \quad
+              S^{T}_r = e^{s}\,\hat T_r \hat I^\top \quad (n \times N), \qquad
+              L_r = \tfrac12\left(\operatorname{CE}(S^{I}_r, y_r) +
+                                  \operatorname{CE}(S^{T}_r, y_r)\right)
+
+    with targets ``y_r = r n + [0..n)`` (the diagonal of the global matrix).
+    With equal shards, ``L = (1/R) sum_r L_r`` is exactly :func:`numclip.clip_loss`
+    on the global batch; that ``L`` and its gradients are what this returns.
+    (open_clip returns ``L_r`` and gradients ``R`` times larger; DDP's mean
+    over ranks then divides by ``R``.  The parameter gradients are the same.)
+
+    Args:
+        image_embeds: ``(n, D)`` this rank's image embeddings.
+        text_embeds: ``(n, D)`` this rank's text embeddings, row ``i`` the caption of image ``i``.
+        logit_scale: ``s = log(1/tau)``, a Python float or 0-d array, the same on every rank.
+        comm: the communicator (:func:`world`, :class:`SingleProcessComm`, ...).
+        normalize: L2-normalize the rows first and back-propagate through it.
+
+    Returns:
+        loss: 0-d array, the global loss ``L`` (mean over both directions and all
+            ``N`` pairs); the same on every rank.
+        grads: dict with ``"image_embeds"``, ``"text_embeds"`` (``(n, D)``, the rows
+            of the global gradient that this rank holds) and ``"logit_scale"``
+            (``dL/ds``, the same on every rank).
+    """
+    image_embeds = as_matrix(image_embeds, "image_embeds")
+    text_embeds = as_matrix(text_embeds, "text_embeds")
+    if image_embeds.shape[0] != text_embeds.shape[0]:
+        raise ValueError("image_embeds and text_embeds must hold the same number of pairs n, "
+                         f"got {image_embeds.shape[0]} and {text_embeds.shape[0]}")
+    xp = array_namespace(image_embeds, text_embeds)
+    rank, size = comm.Get_rank(), comm.Get_size()
+    n = image_embeds.shape[0]
+    if normalize:
+        image_embeds, image_cache = l2_normalize(image_embeds)
+        text_embeds, text_cache = l2_normalize(text_embeds)
+    all_image = gather_rows(image_embeds, comm)  # (N, D), N = R n, rank order
+    all_text = gather_rows(text_embeds, comm)  # (N, D)
+    logits_per_image, image_rows = logit_matrix(image_embeds, all_text, logit_scale)  # (n, N)
+    logits_per_text, text_rows = logit_matrix(text_embeds, all_image, logit_scale)  # (n, N)
+    labels = xp.arange(n) + rank * n  # local pair i is global column r n + i
+    loss_image, dlogits_per_image = cross_entropy(logits_per_image, labels)
+    loss_text, dlogits_per_text = cross_entropy(logits_per_text, labels)
+    local_loss = (loss_image + loss_text) / 2  # L_r, open_clip's per-rank loss
+    dimage, dall_text, dscale_image = logit_matrix_backward(dlogits_per_image / 2, image_rows)
+    dtext, dall_image, dscale_text = logit_matrix_backward(dlogits_per_text / 2, text_rows)
+    # every L_s also saw our rows through its gathered copy; L = mean of the L_s
+    dimage = (dimage + gather_rows_backward(dall_image, comm)) / size  # (n, D)
+    dtext = (dtext + gather_rows_backward(dall_text, comm)) / size  # (n, D)
+    if normalize:
+        dimage = l2_normalize_backward(dimage, image_cache)
+        dtext = l2_normalize_backward(dtext, text_cache)
+    mean = allreduce_mean({"loss": local_loss, "logit_scale": dscale_image + dscale_text}, comm)
+    return mean["loss"], {"image_embeds": dimage, "text_embeds": dtext,
+                          "logit_scale": mean["logit_scale"]}
+
+
+def distributed_loss_and_grads(model, pixels, token_features, comm):
+    """:meth:`TinyCLIP.loss_and_grads` of a global batch, from this rank's share of it.
+
+    Each encoder gradient is ``X^T G`` over the global batch; split along the
+    batch it is ``sum_r X_r^T G_r``, so every rank computes its term and an
+    all-reduce adds them up.
+
+    Args:
+        model: a :class:`numclip.model.TinyCLIP` with the same parameters on every rank.
+        pixels: ``(n, P)`` this rank's images (:func:`shard_rows` of the global batch).
+        token_features: ``(n, V)`` this rank's captions, paired row by row with ``pixels``.
+        comm: the communicator.
+
+    Returns:
+        loss (0-d) and grads (the keys and shapes of ``model.params``) of the
+        global batch, the same on every rank.
+    """
+    params = model.params
+    pixels = as_matrix(pixels, "pixels")
+    token_features = as_matrix(token_features, "token_features")
+    _check_width("pixels", pixels, params["image_proj"])
+    _check_width("token_features", token_features, params["text_proj"])
+    image_embeds = pixels @ params["image_proj"]  # (n, D), normalized in the loss
+    text_embeds = token_features @ params["text_proj"]  # (n, D)
+    loss, g = local_clip_loss(image_embeds, text_embeds, params["logit_scale"], comm)
+    grads = allreduce_sum({
+        "image_proj": pixels.T @ g["image_embeds"],  # (P, D) this rank's term X_r^T G_r
+        "text_proj": token_features.T @ g["text_embeds"],  # (V, D)
+    }, comm)
+    grads["logit_scale"] = g["logit_scale"]  # () already summed over ranks
+    return loss, grads
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _host(x) -> np.ndarray:
+    """``x`` as a C-contiguous NumPy array (at least 1-d), the form MPI buffers take."""
+    return np.ascontiguousarray(to_numpy(x))
+
+
+def _allreduce(value, comm):
+    """Sum one array or Python float over ranks, returned in the form it came in."""
+    if type(value) in (int, float):
+        send = np.asarray([value], dtype=np.float64)
+        recv = np.empty_like(send)
+        comm.Allreduce(send, recv)
+        return float(recv[0])
+    xp = array_namespace(value)
+    send = _host(value)
+    recv = np.empty_like(send)
+    comm.Allreduce(send, recv)
+    return xp.asarray(np.reshape(recv, tuple(value.shape)))
+
+
+def _check_same_shape_everywhere(host: np.ndarray, comm) -> None:
+    """Raise the same ValueError on every rank unless all shards have one shape and dtype."""
+    mine = np.asarray([*host.shape, host.dtype.itemsize], dtype=np.int64)
+    every = np.empty((comm.Get_size(), mine.shape[0]), dtype=np.int64)
+    comm.Allgather(mine, every)
+    if np.any(every != every[0]):
+        shards = ", ".join(f"rank {r}: ({a}, {b}) of {c}-byte floats"
+                           for r, (a, b, c) in enumerate(every.tolist()))
+        raise ValueError(f"every rank must hold a shard of the same shape and dtype; {shards}")
