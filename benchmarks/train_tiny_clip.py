@@ -22,19 +22,21 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--long-epochs", type=int, default=30)
+    parser.add_argument("--losses", nargs="+", default=["clip", "siglip"],
+                        help="train with each of these losses, to compare them")
     args = parser.parse_args()
 
     print(f"defaults: {TrainConfig()}")
-    print(f"{'seed':>4} {'seconds':>8} {'seen':>7} {'heldout':>8} {'probe':>7} {'chance':>7} "
-          f"{'heldout/chance':>15}")
-    for seed in args.seeds:
+    print(f"{'loss':>6} {'seed':>4} {'seconds':>8} {'seen':>7} {'heldout':>8} {'probe':>7} "
+          f"{'chance':>7} {'heldout/chance':>15}")
+    for loss, seed in [(loss, seed) for loss in args.losses for seed in args.seeds]:
         start = time.perf_counter()
-        config = TrainConfig(seed=seed)
+        config = TrainConfig(seed=seed, loss=loss)
         splits = make_splits(config)
         state = train(config, quiet=True, splits=splits)
         m = final_metrics(state, splits)
         seconds = time.perf_counter() - start
-        print(f"{seed:>4} {seconds:>8.2f} {m['zero_shot_seen']:>7.3f} "
+        print(f"{loss:>6} {seed:>4} {seconds:>8.2f} {m['zero_shot_seen']:>7.3f} "
               f"{m['zero_shot_heldout']:>8.3f} {m['linear_probe']:>7.3f} {m['chance']:>7.3f} "
               f"{m['zero_shot_heldout'] / m['chance']:>14.1f}x")
 

@@ -45,10 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--embed-dim", type=_positive_int, help="embedding width (default 64)")
     train.add_argument("--lr", type=_positive_float, help="AdamW step size (default 3e-3)")
     train.add_argument("--seed", type=int, help="seed for data, weights and shuffles (default 0)")
+    train.add_argument("--loss", choices=["clip", "siglip"],
+                       help="CLIP's softmax loss (default) or SigLIP's sigmoid loss")
     train.add_argument("--out", metavar="CKPT", help="save a checkpoint (.npz) after each epoch")
     train.add_argument("--resume", metavar="CKPT", help="continue a saved run up to --epochs")
     train.add_argument("--plots", metavar="DIR", help="write the figures (PNG) into DIR")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--distributed", action="store_true",
+                       help="share each batch among the ranks of mpiexec (needs numclip[mpi])")
     train.add_argument("--json", action="store_true",
                        help="end with the metrics as one line of JSON")
 
@@ -72,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("numclip: interrupted (the last checkpoint written is intact)", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, OSError) as err:  # CheckpointError is a ValueError
+    except (ValueError, TypeError, OSError, ImportError) as err:  # CheckpointError is a ValueError
         print(f"numclip: error: {err}", file=sys.stderr)
         return 1
 
@@ -107,11 +111,21 @@ def _cmd_example(args) -> int:
 
 
 def _cmd_train(args) -> int:
+    if not args.distributed:
+        return _train(args, None)
+    from numclip import distributed
+
+    comm = distributed.world()  # ImportError with an install hint without mpi4py
+    with distributed.abort_on_error(comm):  # one failing rank ends them all
+        return _train(args, comm)
+
+
+def _train(args, comm) -> int:
     from numclip import train as tr  # imported here: `numclip example` stays fast
     from numclip.report import final_metrics, write_plots
 
     given = {"epochs": args.epochs, "batch_size": args.batch_size,
-             "embed_dim": args.embed_dim, "lr": args.lr, "seed": args.seed}
+             "embed_dim": args.embed_dim, "lr": args.lr, "seed": args.seed, "loss": args.loss}
     given = {k: v for k, v in given.items() if v is not None}
     if args.resume:
         saved = tr.load_checkpoint(args.resume).config
@@ -122,7 +136,10 @@ def _cmd_train(args) -> int:
         Path(args.plots).mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     splits = tr.make_splits(config)
-    state = tr.train(config, resume=args.resume, out=args.out, quiet=args.quiet, splits=splits)
+    state = tr.train(config, resume=args.resume, out=args.out, quiet=args.quiet, splits=splits,
+                     comm=comm)
+    if comm is not None and comm.Get_rank() != 0:
+        return 0  # every rank holds the same model; rank 0 reports it
     metrics = final_metrics(state, splits)
     metrics["seconds"] = round(time.perf_counter() - start, 2)
     if args.plots:

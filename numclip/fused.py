@@ -154,6 +154,14 @@ class _NumPyKernels:
         list(self.pool.map(work, self._split(len(panel))))
 
 
+# Two exponents whose difference is at most SHARED_EXP_SPREAD can share one exp():
+# exp(x - c) = exp(x - c') * exp(c' - c), the second factor a normal float32.  What
+# the shared exp() then flushes to zero is below e^-87 / e^-40 = e^-47 of the
+# largest term it is added to: far under float32's resolution, so nothing changes.
+# Tiles that do not qualify take two exp() calls; either way the result is exact.
+SHARED_EXP_SPREAD = 40.0
+
+
 def _np_stats(rows):
     """:meth:`_NumPyKernels.stats` for one worker's rows, tile by tile."""
     n = rows.shape[1]
@@ -164,24 +172,40 @@ def _np_stats(rows):
         tile = rows[a:a + ROWS_PER_TILE]
         t = tmp[:len(tile)]
         m = np.max(tile, axis=1, keepdims=True)  # (b, 1)
-        np.exp(np.subtract(tile, m, out=t), out=t)
+        np.exp(np.subtract(tile, m, out=t), out=t)  # exp(S_ij - m_i)
         row_lse[a:a + len(tile)] = m[:, 0] + np.log(np.sum(t, axis=1))
         cm = np.max(tile, axis=0)  # (N,)
-        np.exp(np.subtract(tile, cm, out=t), out=t)
-        col_max, col_sum = _merge_columns(np, col_max, col_sum, cm, np.sum(t, axis=0))
+        top = np.max(m)
+        if top - np.min(cm) <= SHARED_EXP_SPREAD:  # exp(S_ij - top) = t_ij exp(m_i - top)
+            cm = np.full(n, top, dtype=rows.dtype)
+            s = np.exp(m[:, 0] - top) @ t  # (N,) all column sums in one product
+        else:
+            s = np.sum(np.exp(np.subtract(tile, cm, out=t), out=t), axis=0)
+        col_max, col_sum = _merge_columns(np, col_max, col_sum, cm, s)
     return row_lse, col_max, col_sum
 
 
 def _np_grad(rows, row_lse, col_lse, first_row, inv_n):
     """:meth:`_NumPyKernels.grad` for one worker's rows, tile by tile, in place."""
     tmp = np.empty((min(ROWS_PER_TILE, len(rows)), rows.shape[1]), dtype=rows.dtype)
+    half = rows.dtype.type(inv_n / 2)
     for a in range(0, len(rows), ROWS_PER_TILE):
         tile = rows[a:a + ROWS_PER_TILE]
         t = tmp[:len(tile)]
-        np.exp(np.subtract(tile, row_lse[a:a + len(tile), None], out=t), out=t)
-        np.exp(np.subtract(tile, col_lse, out=tile), out=tile)
-        tile += t  # (b, N) softmax by rows + softmax by columns
-        tile *= inv_n / 2
+        lr = row_lse[a:a + len(tile), None]  # (b, 1)
+        if max(np.max(lr) - np.min(col_lse), np.max(col_lse) - np.min(lr)) <= SHARED_EXP_SPREAD:
+            # exp(S - lc) = exp(S - lr) * exp(lr - lc), and exp(lr_i - lc_j) = u_i v_j
+            top = np.max(lr)
+            u, v = np.exp(lr[:, 0] - top), np.exp(top - col_lse)  # (b,), (N,)
+            np.exp(np.subtract(tile, lr, out=tile), out=tile)  # softmax by rows
+            np.multiply.outer(half * u, v, out=t)  # (b, N)
+            t += half
+            tile *= t  # (softmax by rows) * (1 + u v^T) / 2N
+        else:
+            np.exp(np.subtract(tile, lr, out=t), out=t)
+            np.exp(np.subtract(tile, col_lse, out=tile), out=tile)
+            tile += t  # (b, N) softmax by rows + softmax by columns
+            tile *= half
         i = np.arange(len(tile))
         tile[i, first_row + a + i] -= inv_n  # the one-hot targets of both directions
 

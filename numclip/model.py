@@ -18,33 +18,46 @@ import numpy as np
 from numclip.backend import array_namespace, as_matrix, to_numpy
 from numclip.losses import clip_loss
 from numclip.normalize import l2_normalize
+from numclip.siglip import SIGLIP_INIT_LOGIT_BIAS, SIGLIP_INIT_LOGIT_SCALE, siglip_loss
 
-__all__ = ["TinyCLIP", "INIT_LOGIT_SCALE"]
+__all__ = ["TinyCLIP", "INIT_LOGIT_SCALE", "LOSSES"]
 
 INIT_LOGIT_SCALE = math.log(1 / 0.07)
+LOSSES = ("clip", "siglip")  # CLIP's softmax loss, or SigLIP's sigmoid loss with a bias
 
 
 @dataclass
 class TinyCLIP:
-    """Parameters in a dict: ``image_proj`` (P, D), ``text_proj`` (V, D), ``logit_scale`` ()."""
+    """Parameters in a dict: ``image_proj`` (P, D), ``text_proj`` (V, D), ``logit_scale`` ()
+    and, for ``loss="siglip"``, ``logit_bias`` ()."""
 
     params: dict
+    loss: str = "clip"  # which of LOSSES loss_and_grads computes
 
     @classmethod
     def create(cls, num_pixels: int, vocab_size: int, embed_dim: int = 64, *, seed: int = 0,
-               dtype=np.float32, xp=np) -> TinyCLIP:
-        """Random projections with unit-variance outputs; ``xp`` picks the array library."""
+               dtype=np.float32, xp=np, loss: str = "clip") -> TinyCLIP:
+        """Random projections with unit-variance outputs; ``xp`` picks the array library.
+
+        ``logit_scale`` starts where each loss's reference starts it: log(1/0.07)
+        for CLIP, log 10 with a bias of -10 for SigLIP (open_clip).
+        """
         for name, value in [("num_pixels", num_pixels), ("vocab_size", vocab_size),
                             ("embed_dim", embed_dim)]:
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
         rng = np.random.default_rng(seed)  # drawn on the host: every backend sees the same
         params = {
             "image_proj": rng.standard_normal((num_pixels, embed_dim)) / math.sqrt(num_pixels),
             "text_proj": rng.standard_normal((vocab_size, embed_dim)),
             "logit_scale": np.asarray(INIT_LOGIT_SCALE),
         }
-        return cls({k: xp.asarray(np.asarray(v, dtype=dtype)) for k, v in params.items()})
+        if loss == "siglip":
+            params["logit_scale"] = np.asarray(SIGLIP_INIT_LOGIT_SCALE)
+            params["logit_bias"] = np.asarray(SIGLIP_INIT_LOGIT_BIAS)
+        return cls({k: xp.asarray(np.asarray(v, dtype=dtype)) for k, v in params.items()}, loss)
 
     @property
     def embed_dim(self) -> int:
@@ -76,17 +89,23 @@ class TinyCLIP:
         _check_width("token_features", token_features, self.params["text_proj"])
         image_embeds = pixels @ self.params["image_proj"]  # (B, D), normalized in the loss
         text_embeds = token_features @ self.params["text_proj"]  # (B, D)
-        loss, g = clip_loss(image_embeds, text_embeds, self.params["logit_scale"])
+        if self.loss == "siglip":
+            loss, g = siglip_loss(image_embeds, text_embeds, self.params["logit_scale"],
+                                  self.params["logit_bias"])
+        else:
+            loss, g = clip_loss(image_embeds, text_embeds, self.params["logit_scale"])
         grads = {
             "image_proj": pixels.T @ g["image_embeds"],  # (P, D) = (P, B) @ (B, D)
             "text_proj": token_features.T @ g["text_embeds"],  # (V, D)
             "logit_scale": g["logit_scale"],  # ()
         }
+        if "logit_bias" in g:
+            grads["logit_bias"] = g["logit_bias"]  # ()
         return loss, grads
 
     def to(self, xp) -> TinyCLIP:
         """The same model with its parameters in array library ``xp`` (e.g. ``cupy``)."""
-        return TinyCLIP({k: xp.asarray(to_numpy(v)) for k, v in self.params.items()})
+        return TinyCLIP({k: xp.asarray(to_numpy(v)) for k, v in self.params.items()}, self.loss)
 
 
 def _check_width(name, x, proj):

@@ -5,7 +5,8 @@ keys, keep their state in a flat dict of arrays (so a checkpoint can store
 it), and clamp ``logit_scale`` after every step so that
 ``exp(logit_scale) <= 100``, as the CLIP paper does to keep training stable.
 ``logit_scale`` gets no weight decay: shrinking it would only raise the
-temperature, which is not what regularisation is for.
+temperature, which is not what regularisation is for; neither does SigLIP's
+``logit_bias`` (open_clip decays no parameter with fewer than 2 dimensions).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class SGD:
     lr: float = 0.1  # step size eta
     momentum: float = 0.9  # mu: how much of the previous step carries over
     weight_decay: float = 0.0  # lambda: L2 penalty added to the gradient
-    no_decay: tuple[str, ...] = ("logit_scale",)  # parameters exempt from weight decay
+    no_decay: tuple[str, ...] = ("logit_scale", "logit_bias")  # exempt from weight decay
     max_logit_scale: float = MAX_LOGIT_SCALE  # clamp applied after every step
     state: dict = field(default_factory=dict)  # "b.<name>": momentum buffers, "step": count
 
@@ -100,7 +101,7 @@ class AdamW:
     betas: tuple[float, float] = (0.9, 0.999)  # decay rates of the two moment estimates
     eps: float = 1e-8  # keeps the denominator away from 0
     weight_decay: float = 0.01  # lambda, decoupled
-    no_decay: tuple[str, ...] = ("logit_scale",)  # parameters exempt from weight decay
+    no_decay: tuple[str, ...] = ("logit_scale", "logit_bias")  # exempt from weight decay
     max_logit_scale: float = MAX_LOGIT_SCALE  # clamp applied after every step
     state: dict = field(default_factory=dict)  # "m.<name>", "v.<name>" moments, "step"
 

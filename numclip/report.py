@@ -57,7 +57,8 @@ def final_metrics(state, splits: dict, templates=None) -> dict:
         "recall@1_text_to_image": recall["text_to_image"],
         "final_loss": state.history["loss"][-1] if state.history["loss"] else None,
         "scale": float(np.exp(float(state.model.params["logit_scale"]))),
-    }
+    } | ({"bias": float(state.model.params["logit_bias"])}
+         if "logit_bias" in state.model.params else {})
 
 
 def write_plots(state, splits: dict, folder, initial_model) -> list[Path]:

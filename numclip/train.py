@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from numclip import distributed as dist
 from numclip.data import make_dataset
-from numclip.model import TinyCLIP
+from numclip.model import LOSSES, TinyCLIP
 from numclip.optim import AdamW
 from numclip.report import evaluate
 from numclip.text import Vocabulary
@@ -48,6 +49,7 @@ class TrainConfig:
     train_size: int = 10_000  # training pairs, drawn from the seen compositions
     eval_size: int = 2_000  # test images per split (seen and held-out compositions)
     seed: int = 0  # seeds the data, the initial weights and every epoch's shuffle
+    loss: str = "clip"  # "clip" (softmax over the batch) or "siglip" (sigmoid per pair)
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "embed_dim", "train_size", "eval_size"):
@@ -63,6 +65,8 @@ class TrainConfig:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ValueError(f"weight_decay must be non-negative, got {self.weight_decay}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
 
 
 @dataclass
@@ -96,7 +100,7 @@ def make_splits(config: TrainConfig) -> dict:
 def new_state(config: TrainConfig, train_set) -> TrainState:
     vocab = Vocabulary.build(train_set.captions)
     model = TinyCLIP.create(train_set.pixels().shape[1], len(vocab), config.embed_dim,
-                            seed=config.seed)
+                            seed=config.seed, loss=config.loss)
     # row 0 is <unk>, which training captions never use: starting it at zero makes an
     # unknown word in a prompt contribute nothing, instead of a random direction
     model.params["text_proj"][0] = 0.0
@@ -105,7 +109,8 @@ def new_state(config: TrainConfig, train_set) -> TrainState:
 
 
 def train(config: TrainConfig, *, resume: str | Path | None = None,
-          out: str | Path | None = None, quiet: bool = False, splits: dict | None = None):
+          out: str | Path | None = None, quiet: bool = False, splits: dict | None = None,
+          comm=None):
     """Train (or continue training) the tiny CLIP up to ``config.epochs`` epochs.
 
     Args:
@@ -115,6 +120,10 @@ def train(config: TrainConfig, *, resume: str | Path | None = None,
         out: where to save a checkpoint after every epoch (atomically).
         quiet: no progress bar (it is also off when stderr is not a terminal).
         splits: the output of :func:`make_splits`, to avoid regenerating it.
+        comm: an MPI communicator (:func:`numclip.distributed.world`) whose ranks
+            share every batch (``docs/distributed.md``); None trains in one process.
+            Every rank must call ``train`` with the same arguments; only rank 0
+            shows a progress bar and writes the checkpoint.
 
     Returns:
         the final :class:`TrainState`.
@@ -122,6 +131,13 @@ def train(config: TrainConfig, *, resume: str | Path | None = None,
     if out is not None and not Path(out).parent.is_dir():  # fail now, not after an epoch
         raise FileNotFoundError(f"cannot write checkpoint {out}: folder {Path(out).parent} "
                                 "does not exist")
+    rank = 0 if comm is None else comm.Get_rank()
+    if comm is not None and config.loss != "clip":
+        raise ValueError("distributed training implements the CLIP loss only; "
+                         f"got loss={config.loss!r}")
+    if comm is not None and config.batch_size % comm.Get_size():
+        raise ValueError(f"batch_size ({config.batch_size}) must be a multiple of the "
+                         f"{comm.Get_size()} ranks that share each batch")
     splits = make_splits(config) if splits is None else splits
     train_set = splits["train"]
     state = load_checkpoint(resume, expect=config) if resume else new_state(config, train_set)
@@ -129,14 +145,19 @@ def train(config: TrainConfig, *, resume: str | Path | None = None,
     tokens = state.vocab.features(train_set.captions)  # (n, V)
     n, b = len(train_set), config.batch_size
     bar = tqdm(range(state.epoch, config.epochs), desc="training", unit="epoch",
-               disable=quiet or not sys.stderr.isatty(), initial=state.epoch,
+               disable=quiet or rank != 0 or not sys.stderr.isatty(), initial=state.epoch,
                total=config.epochs)
     for epoch in bar:
         order = np.random.default_rng([config.seed, epoch]).permutation(n)
         losses, correct = [], 0
         for start in range(0, n - b + 1, b):  # full batches only: every step sees B - 1 negatives
             idx = order[start:start + b]
-            loss, grads = state.model.loss_and_grads(pixels[idx], tokens[idx])
+            if comm is None:
+                loss, grads = state.model.loss_and_grads(pixels[idx], tokens[idx])
+            else:  # every rank cut the same idx; each computes with its B / R pairs
+                mine = dist.shard_rows(idx, comm)
+                loss, grads = dist.distributed_loss_and_grads(state.model, pixels[mine],
+                                                              tokens[mine], comm)
             state.optimizer.step(state.model.params, grads)
             losses.append(float(loss))
             correct += _in_batch_correct(state.model, pixels[idx], tokens[idx])
@@ -145,7 +166,7 @@ def train(config: TrainConfig, *, resume: str | Path | None = None,
                splits=splits)
         bar.set_postfix(loss=f"{state.history['loss'][-1]:.3f}",
                         scale=f"{state.history['scale'][-1]:.1f}")
-        if out is not None:
+        if out is not None and rank == 0:
             save_checkpoint(out, state)
     return state
 
@@ -236,8 +257,10 @@ def _state_from_arrays(config: TrainConfig, arrays: dict) -> TrainState:
         return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
     params = group("param.")
-    if set(params) != {"image_proj", "text_proj", "logit_scale"}:
-        raise ValueError(f"parameters {sorted(params)}")
+    expected = {"image_proj", "text_proj", "logit_scale"} | (
+        {"logit_bias"} if config.loss == "siglip" else set())
+    if set(params) != expected:
+        raise ValueError(f"parameters {sorted(params)} for loss {config.loss!r}")
     vocab = Vocabulary.from_arrays(group("vocab."))
     if params["text_proj"].shape != (len(vocab), config.embed_dim):
         raise ValueError(f"text_proj has shape {params['text_proj'].shape} for a vocabulary "
@@ -248,7 +271,8 @@ def _state_from_arrays(config: TrainConfig, arrays: dict) -> TrainState:
     optimizer = AdamW(lr=config.lr, weight_decay=config.weight_decay, state=opt_state)
     history = {k: v.tolist() for k, v in group("history.").items()}
     history["epoch"] = [int(e) for e in history.get("epoch", [])]
-    return TrainState(config, TinyCLIP(params), optimizer, vocab, int(arrays["epoch"]), history)
+    return TrainState(config, TinyCLIP(params, config.loss), optimizer, vocab,
+                      int(arrays["epoch"]), history)
 
 
 def _check_same_run(path, saved: TrainConfig, expect: TrainConfig) -> None:

@@ -57,6 +57,7 @@ def cli(*args):
     (["train", "--epochs", "0"], 2, "expected a positive integer"),
     (["train", "--lr", "-1"], 2, "expected a positive number"),
     (["train", "--bogus"], 2, "unrecognized arguments: --bogus"),
+    (["train", "--loss", "hinge"], 2, "invalid choice: 'hinge'"),
     (["zeroshot", "missing.npz"], 1, "checkpoint missing.npz does not exist"),
     (["train", "--resume", "missing.npz"], 1, "checkpoint missing.npz does not exist"),
     (["train", "--epochs", "1", "--batch-size", "20000", "--quiet"], 1, "must not exceed"),

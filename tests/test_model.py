@@ -7,13 +7,23 @@ from numclip.gradcheck import check_gradients
 from numclip.model import INIT_LOGIT_SCALE, TinyCLIP
 
 
-def test_end_to_end_gradients_match_finite_differences_float64():
-    model = TinyCLIP.create(num_pixels=7, vocab_size=5, embed_dim=3, seed=1, dtype=np.float64)
+@pytest.mark.parametrize("loss", ["clip", "siglip"])
+def test_end_to_end_gradients_match_finite_differences_float64(loss):
+    model = TinyCLIP.create(num_pixels=7, vocab_size=5, embed_dim=3, seed=1, dtype=np.float64,
+                            loss=loss)
     rng = np.random.default_rng(2)
     pixels, tokens = rng.random((6, 7)), rng.random((6, 5))
     _, grads = model.loss_and_grads(pixels, tokens)
     errors = check_gradients(lambda: model.loss_and_grads(pixels, tokens)[0], model.params, grads)
     assert max(errors.values()) < 1e-7, errors
+
+
+def test_siglip_model_starts_where_open_clip_starts():
+    model = TinyCLIP.create(10, 4, 8, loss="siglip")
+    assert float(model.params["logit_scale"]) == pytest.approx(np.log(10.0), rel=1e-6)
+    assert float(model.params["logit_bias"]) == -10.0
+    with pytest.raises(ValueError, match="loss must be one of"):
+        TinyCLIP.create(10, 4, 8, loss="triplet")
 
 
 def test_initial_state():

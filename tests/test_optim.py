@@ -7,9 +7,18 @@ from numclip.optim import MAX_LOGIT_SCALE, SGD, AdamW, clamp_logit_scale
 
 
 def params_and_grads():
-    params = {"w": np.array([[1.0, -2.0], [0.5, 3.0]]), "logit_scale": np.asarray(2.0)}
-    grads = {"w": np.array([[0.1, -0.2], [0.3, 0.0]]), "logit_scale": np.asarray(-0.5)}
+    params = {"w": np.array([[1.0, -2.0], [0.5, 3.0]]), "logit_scale": np.asarray(2.0),
+              "logit_bias": np.asarray(-10.0)}
+    grads = {"w": np.array([[0.1, -0.2], [0.3, 0.0]]), "logit_scale": np.asarray(-0.5),
+             "logit_bias": np.asarray(0.0)}
     return params, grads
+
+
+@pytest.mark.parametrize("opt", [SGD(lr=0.1, weight_decay=0.5), AdamW(lr=0.1, weight_decay=0.5)])
+def test_scale_and_bias_are_not_decayed(opt):
+    params, grads = params_and_grads()
+    opt.step(params, grads)
+    assert float(params["logit_bias"]) == -10.0  # zero gradient and no decay: unchanged
 
 
 def test_sgd_steps_by_hand():

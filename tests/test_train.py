@@ -61,6 +61,18 @@ def test_resuming_gives_exactly_the_uninterrupted_run(splits, tmp_path):
     assert resumed.history == straight.history
 
 
+def test_siglip_trains_checkpoints_and_resumes_exactly(splits, tmp_path):
+    ckpt = tmp_path / "siglip.npz"
+    first = run(splits, epochs=1, loss="siglip", out=ckpt)
+    assert "logit_bias" in first.model.params and first.history["loss"][0] > 0
+    loaded = tr.load_checkpoint(ckpt)
+    assert loaded.model.loss == "siglip"
+    assert_same_params(run(splits, epochs=2, loss="siglip", resume=ckpt),
+                       run(splits, epochs=2, loss="siglip"))
+    with pytest.raises(CheckpointError, match="loss: checkpoint 'siglip', asked 'clip'"):
+        run(splits, epochs=2, resume=ckpt)
+
+
 def test_checkpoint_round_trip(splits, tmp_path):
     state = run(splits, epochs=1)
     tr.save_checkpoint(tmp_path / "a.npz", state)
@@ -145,6 +157,7 @@ def test_saving_into_a_missing_folder_is_a_clear_error(splits, tmp_path):
     (dict(lr=-1.0), "lr must be positive"),
     (dict(weight_decay=float("nan")), "weight_decay must be non-negative"),
     (dict(embed_dim=2.5), "embed_dim must be a positive integer"),
+    (dict(loss="hinge"), "loss must be one of"),
 ])
 def test_bad_config_is_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
