@@ -24,6 +24,7 @@ __all__ = [
     "to_numpy",
     "as_float_array",
     "as_matrix",
+    "as_embedding_pair",
     "as_log_scale",
     "temperature_to_logit_scale",
     "logit_scale_to_temperature",
@@ -88,6 +89,25 @@ def as_matrix(x, name: str):
     if x.ndim != 2:
         raise ValueError(f"{name} must be 2-D with shape (N, D), got shape {tuple(x.shape)}")
     return x
+
+
+def as_embedding_pair(image_embeds, text_embeds, *, paired: bool = True):
+    """Validate image and text embeddings: ``(N, D)`` and ``(M, D)``, one dtype.
+
+    ``paired=True`` also asks ``M == N``: row ``i`` of each is one image-text pair.
+    """
+    image_embeds = as_matrix(image_embeds, "image_embeds")
+    text_embeds = as_matrix(text_embeds, "text_embeds")
+    if paired and image_embeds.shape[0] != text_embeds.shape[0]:
+        raise ValueError("image_embeds and text_embeds must hold the same number of pairs N, "
+                         f"got {image_embeds.shape[0]} and {text_embeds.shape[0]}")
+    if image_embeds.shape[1] != text_embeds.shape[1]:
+        raise ValueError("image_embeds and text_embeds must have the same width D, got "
+                         f"{image_embeds.shape[1]} and {text_embeds.shape[1]}")
+    if image_embeds.dtype != text_embeds.dtype:
+        raise TypeError("image_embeds and text_embeds must share a dtype, got "
+                        f"{image_embeds.dtype} and {text_embeds.dtype}")
+    return image_embeds, text_embeds
 
 
 def as_log_scale(logit_scale, name: str = "logit_scale"):

@@ -8,7 +8,7 @@ Derivations: ``docs/derivations.md#cross-entropy`` and
 
 import math
 
-from numclip.backend import array_namespace, as_log_scale, as_matrix
+from numclip.backend import array_namespace, as_embedding_pair, as_log_scale, as_matrix
 from numclip.fused import clip_loss_logits_grads
 from numclip.normalize import l2_normalize, l2_normalize_backward
 from numclip.similarity import logit_matrix, logit_matrix_backward
@@ -79,14 +79,11 @@ def clip_loss(image_embeds, text_embeds, logit_scale, *, normalize: bool = True,
     :func:`clip_loss_reference` computes the same from the core functions,
     step by step as the derivation goes.
     """
-    image_embeds, text_embeds = _check_pairs(image_embeds, text_embeds)
+    image_embeds, text_embeds = as_embedding_pair(image_embeds, text_embeds)
     if block_size is not None and (isinstance(block_size, bool) or
                                    not isinstance(block_size, int) or block_size < 1):
         raise ValueError(f"block_size must be a positive int or None, got {block_size!r}")
     logit_scale = as_log_scale(logit_scale)
-    if image_embeds.dtype != text_embeds.dtype:
-        raise TypeError("image_embeds and text_embeds must share a dtype, got "
-                        f"{image_embeds.dtype} and {text_embeds.dtype}")
     xp = array_namespace(image_embeds, text_embeds, logit_scale)
     if normalize:
         image_embeds, image_cache = l2_normalize(image_embeds)
@@ -109,7 +106,7 @@ def clip_loss_reference(image_embeds, text_embeds, logit_scale, *, normalize: bo
     like ``docs/derivations.md``; the tests hold :func:`clip_loss` to it.
     Same arguments and returns as :func:`clip_loss`, without ``block_size``.
     """
-    image_embeds, text_embeds = _check_pairs(image_embeds, text_embeds)
+    image_embeds, text_embeds = as_embedding_pair(image_embeds, text_embeds)
     xp = array_namespace(image_embeds, text_embeds)
     n = image_embeds.shape[0]
     if normalize:
@@ -126,19 +123,6 @@ def clip_loss_reference(image_embeds, text_embeds, logit_scale, *, normalize: bo
         dimage = l2_normalize_backward(dimage, image_cache)
         dtext = l2_normalize_backward(dtext, text_cache)
     return loss, {"image_embeds": dimage, "text_embeds": dtext, "logit_scale": dlogit_scale}
-
-
-def _check_pairs(image_embeds, text_embeds):
-    """Both embeddings as validated ``(N, D)`` arrays with the same N."""
-    image_embeds = as_matrix(image_embeds, "image_embeds")
-    text_embeds = as_matrix(text_embeds, "text_embeds")
-    if image_embeds.shape[0] != text_embeds.shape[0]:
-        raise ValueError("image_embeds and text_embeds must hold the same number of pairs N, "
-                         f"got {image_embeds.shape[0]} and {text_embeds.shape[0]}")
-    if image_embeds.shape[1] != text_embeds.shape[1]:
-        raise ValueError("image_embeds and text_embeds must have the same width D, got "
-                         f"{image_embeds.shape[1]} and {text_embeds.shape[1]}")
-    return image_embeds, text_embeds
 
 
 def _as_targets(targets, n, c, xp):

@@ -14,7 +14,7 @@ import numbers
 
 import array_api_compat
 
-from numclip.backend import array_namespace, as_float_array, as_log_scale, as_matrix
+from numclip.backend import array_namespace, as_embedding_pair, as_float_array, as_log_scale
 from numclip.normalize import l2_normalize, l2_normalize_backward
 from numclip.similarity import _exp_as, _like_scalar
 
@@ -54,7 +54,7 @@ def siglip_loss(image_embeds, text_embeds, logit_scale, logit_bias, *,
         grads: dict with ``"image_embeds"``, ``"text_embeds"``, ``"logit_scale"``,
             ``"logit_bias"``, each with the shape, dtype and type of its input.
     """
-    image_embeds, text_embeds = _as_pairs(image_embeds, text_embeds)
+    image_embeds, text_embeds = as_embedding_pair(image_embeds, text_embeds)
     logit_scale = as_log_scale(logit_scale)
     logit_bias = _as_bias(logit_bias)
     n = image_embeds.shape[0]
@@ -116,22 +116,6 @@ def _pair_terms(image_embeds, text_tile, scale, bias, start, xp):
     p_wrong = xp.where(margin >= 0, xp.ones_like(e), e) / (1 + e)  # (N, B) σ(u), stable
     dlogits = xp.where(is_match, -p_wrong, p_wrong) / n  # (N, B) dL/dz = -y σ(-y z) / N
     return loss, dlogits, scaled
-
-
-def _as_pairs(image_embeds, text_embeds):
-    """Validate two ``(N, D)`` float arrays of the same shape and dtype."""
-    image_embeds = as_matrix(image_embeds, "image_embeds")
-    text_embeds = as_matrix(text_embeds, "text_embeds")
-    if image_embeds.shape[0] != text_embeds.shape[0]:
-        raise ValueError("image_embeds and text_embeds must hold the same number of pairs N, "
-                         f"got {image_embeds.shape[0]} and {text_embeds.shape[0]}")
-    if image_embeds.shape[1] != text_embeds.shape[1]:
-        raise ValueError("image_embeds and text_embeds must have the same width D, got "
-                         f"{image_embeds.shape[1]} and {text_embeds.shape[1]}")
-    if image_embeds.dtype != text_embeds.dtype:
-        raise TypeError("image_embeds and text_embeds must share a dtype, got "
-                        f"{image_embeds.dtype} and {text_embeds.dtype}")
-    return image_embeds, text_embeds
 
 
 def _as_bias(logit_bias, name: str = "logit_bias"):

@@ -7,7 +7,7 @@ Derivation of the backward pass: ``docs/derivations.md#the-logit-matrix``.
 
 import math
 
-from numclip.backend import array_namespace, as_log_scale, as_matrix
+from numclip.backend import array_namespace, as_embedding_pair, as_log_scale
 
 __all__ = ["logit_matrix", "logit_matrix_backward"]
 
@@ -28,15 +28,8 @@ def logit_matrix(image_embeds, text_embeds, logit_scale):
         logits_per_image: ``(N, M)``, dtype of the embeddings.
         cache: what :func:`logit_matrix_backward` needs.
     """
-    image_embeds = as_matrix(image_embeds, "image_embeds")
-    text_embeds = as_matrix(text_embeds, "text_embeds")
+    image_embeds, text_embeds = as_embedding_pair(image_embeds, text_embeds, paired=False)
     logit_scale = as_log_scale(logit_scale)
-    if image_embeds.shape[1] != text_embeds.shape[1]:
-        raise ValueError("image_embeds and text_embeds must have the same width D, got "
-                         f"{image_embeds.shape[1]} and {text_embeds.shape[1]}")
-    if image_embeds.dtype != text_embeds.dtype:
-        raise TypeError("image_embeds and text_embeds must share a dtype, got "
-                        f"{image_embeds.dtype} and {text_embeds.dtype}")
     xp = array_namespace(image_embeds, text_embeds, logit_scale)
     scale = _exp_as(logit_scale, image_embeds.dtype, xp)  # a float, or a 0-d array
     logits_per_image = scale * (image_embeds @ text_embeds.T)  # (N, M)

@@ -48,5 +48,17 @@ def assert_on_backend(out, like):
     assert out.dtype == like.dtype, f"dtype changed: {like.dtype} in, {out.dtype} out"
 
 
+# Bad (image_embeds, text_embeds) pairs every loss must refuse, naming the argument.
+BAD_EMBEDDING_PAIRS = [
+    (dict(img=np.ones((3, 2)), txt=np.ones((4, 2))), ValueError, "same number of pairs N"),
+    (dict(img=np.ones((3, 2)), txt=np.ones((3, 5))), ValueError, "same width D"),
+    (dict(img=np.ones((0, 2)), txt=np.ones((0, 2))), ValueError, "image_embeds must be non-empty"),
+    (dict(img=np.ones((2, 2, 2)), txt=np.ones((2, 2))), ValueError, "image_embeds must be 2-D"),
+    (dict(img=np.ones((2, 2)), txt=np.full((2, 2), np.nan)), ValueError, "text_embeds contains"),
+    (dict(img=np.ones((2, 2)), txt=np.ones((2, 2), dtype=np.float32)), TypeError, "share a dtype"),
+    (dict(img="images", txt=np.ones((2, 2))), TypeError, "image_embeds must be an array"),
+    (dict(img=np.ones((2, 2), dtype=int), txt=np.ones((2, 2))), TypeError, "floating dtype"),
+]
+
 # float32 keeps about 7 digits; results are compared to a float64 reference.
 RTOL = {"float32": 2e-5, "float64": 1e-12}

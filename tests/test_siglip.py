@@ -6,7 +6,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from conftest import RTOL, assert_on_backend, put
+from conftest import BAD_EMBEDDING_PAIRS, RTOL, assert_on_backend, put
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -245,15 +245,7 @@ def test_loss_is_symmetric_in_images_and_texts(embeds, s, b):
                                atol=1e-12)
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(img=np.ones((3, 2)), txt=np.ones((4, 2))), ValueError, "same number of pairs N"),
-    (dict(img=np.ones((3, 2)), txt=np.ones((3, 5))), ValueError, "same width D"),
-    (dict(img=np.ones((0, 2)), txt=np.ones((0, 2))), ValueError, "image_embeds must be non-empty"),
-    (dict(img=np.ones((2, 2, 2)), txt=np.ones((2, 2))), ValueError, "image_embeds must be 2-D"),
-    (dict(img=np.ones((2, 2)), txt=np.full((2, 2), np.nan)), ValueError, "text_embeds contains"),
-    (dict(img=np.ones((2, 2)), txt=np.ones((2, 2), dtype=np.float32)), TypeError, "share a dtype"),
-    (dict(img="images", txt=np.ones((2, 2))), TypeError, "image_embeds must be an array"),
-    (dict(img=np.ones((2, 2), dtype=int), txt=np.ones((2, 2))), TypeError, "floating dtype"),
+@pytest.mark.parametrize("kwargs, error, match", [*BAD_EMBEDDING_PAIRS,
     (dict(s=np.nan), ValueError, "logit_scale must be"),
     (dict(s=-np.inf), ValueError, "logit_scale must be"),
     (dict(s="hot"), TypeError, "logit_scale must be"),
