@@ -8,6 +8,9 @@ together::
     loss, grads = numclip.clip_loss(image_embeds, text_embeds, np.log(1 / 0.07))
 """
 
+# Light submodules students reach for as numclip.<name> (data, train and plot, which
+# pull in more, are imported explicitly).
+from numclip import checks, gradcheck, optim, worked_example
 from numclip.backend import (
     array_namespace,
     logit_scale_to_temperature,
@@ -33,4 +36,5 @@ __all__ = [
     "l2_normalize", "l2_normalize_backward", "logit_matrix", "logit_matrix_backward",
     "logsumexp", "softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
     "cross_entropy", "clip_loss", "clip_loss_reference", "siglip_loss",
+    "checks", "gradcheck", "optim", "worked_example",
 ]

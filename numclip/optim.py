@@ -39,6 +39,11 @@ def _check(params: dict, grads: dict) -> None:
                              f"params[{k!r}] has {tuple(params[k].shape)}")
 
 
+def _clamp_ok(value: float) -> None:
+    if math.isnan(value):  # inf is allowed: it switches the clamp off
+        raise ValueError(f"max_logit_scale must be a number or inf, got {value}")
+
+
 def _positive(name: str, value: float, allow_zero: bool = False) -> None:
     if not (value > 0 or (allow_zero and value == 0)) or not math.isfinite(value):
         raise ValueError(f"{name} must be {'non-negative' if allow_zero else 'positive'} "
@@ -64,6 +69,7 @@ class SGD:
     def __post_init__(self):
         _positive("lr", self.lr)
         _positive("weight_decay", self.weight_decay, allow_zero=True)
+        _clamp_ok(self.max_logit_scale)
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
 
@@ -109,6 +115,7 @@ class AdamW:
         _positive("lr", self.lr)
         _positive("eps", self.eps)
         _positive("weight_decay", self.weight_decay, allow_zero=True)
+        _clamp_ok(self.max_logit_scale)
         if not all(0 <= b < 1 for b in self.betas) or len(self.betas) != 2:
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
 

@@ -72,8 +72,8 @@ def compute(normalized: bool = False) -> dict:
         "logit_scale": logit_scale,
         "image_embeds": image,
         "text_embeds": text,
-        "image_norms": np.linalg.norm(IMAGE_EMBEDS, axis=1),
-        "text_norms": np.linalg.norm(TEXT_EMBEDS, axis=1),
+        "image_norms": np.linalg.norm(IMAGE_EMBEDS, axis=1),  # of the page's raw vectors,
+        "text_norms": np.linalg.norm(TEXT_EMBEDS, axis=1),  # also in the normalized variant
         "logits_per_image": logits_per_image,
         "row_sum_exp": np.exp(logsumexp(logits_per_image, axis=1)),
         "softmax_image_to_text": softmax(logits_per_image, axis=1),
@@ -95,7 +95,14 @@ def decimals(printed: str) -> int:
 
 
 def agrees(printed: str, value: float) -> bool:
-    """Whether ``value`` rounds to the printed number at the printed precision."""
+    """Whether ``value`` rounds to the printed number at the printed precision, sign included.
+
+    ``"-0.0000"`` claims a negative number too small to show: a positive value
+    does not agree with it, although both round to zero.
+    """
+    negative = printed.startswith("-")
+    if (negative and value > 0) or (not negative and value < 0):
+        return False
     return round(value, decimals(printed)) == float(printed)
 
 
@@ -141,7 +148,7 @@ def errata(result: dict | None = None) -> list[dict]:
          "explanation": "The page cut the decimals off instead of rounding; 91987 "
                         f"({sums[1]:.3f}) happens to be right either way.",
          "where": [("row_sum_exp", (0,)), ("row_sum_exp", (2,))]},
-        {"id": "E3", "claim": "softmax p(T1 | I1)",
+        {"id": "E3", "claim": "softmax p(T1 given I1)",
          "page_value": "0.9999",
          "correct_value": f"{p[0, 0]:.4f} ({p[0, 0]:.7f})",
          "explanation": "Truncated to four decimals rather than rounded.",
@@ -159,7 +166,8 @@ def errata(result: dict | None = None) -> list[dict]:
                         "sign of its own formula, and took log base 10: log10(p_ii) = "
                         + ", ".join(f"{v:.4f}" for v in log10_terms) + " reproduces its "
                         "numbers. Cross-entropy (and CLIP) use the natural log.",
-         "where": [("pair_loss_image_to_text", (1,)), ("pair_loss_image_to_text", (2,))]},
+         "where": [("pair_loss_image_to_text", (0,)), ("pair_loss_image_to_text", (1,)),
+                   ("pair_loss_image_to_text", (2,))]},
         {"id": "E6", "claim": "L(I -> T) ≈ 0.00016",
          "page_value": "0.00016",
          "correct_value": f"{r['loss_image_to_text']:.5f} ({r['loss_image_to_text']:.6g})",

@@ -77,6 +77,7 @@ def test_clamp_keeps_dtype():
     (lambda: AdamW(betas=(0.9, 1.0)), "betas must be"),
     (lambda: AdamW(weight_decay=-0.1), "weight_decay must be non-negative"),
     (lambda: AdamW(lr=math.nan), "lr must be positive"),
+    (lambda: SGD(max_logit_scale=math.nan), "max_logit_scale must be"),
 ])
 def test_bad_hyperparameters(make, match):
     with pytest.raises(ValueError, match=match):
