@@ -64,14 +64,19 @@ def rel_error(a, b) -> float:
 
 
 def directional_check(f: Callable[[], float], x: np.ndarray, grad: np.ndarray,
-                      h: float = 1e-6, seed: int = 0) -> float:
+                      h: float = 1e-5, seed: int = 20_211) -> float:
     r"""Compare ``grad`` with ``f``'s slope along one random unit direction ``v``.
 
     .. math:: \frac{f(x + h v) - f(x - h v)}{2h} \approx \langle \nabla f, v\rangle
 
     Two evaluations of ``f`` instead of two per entry, so it scales to big
     arrays; a wrong gradient passes only if its error happens to be
-    orthogonal to ``v``, which a random ``v`` makes unlikely.
+    orthogonal to ``v``, which a random ``v`` makes unlikely.  The seed is
+    deliberately not 0: drawn from ``default_rng(0)``, ``v`` would point
+    along an ``x`` made the same way, and for a loss of normalized rows that
+    direction changes nothing.  ``h`` is larger than for
+    :func:`numerical_gradient` because one slope along a unit direction is
+    small next to the rounding of a loss summed over many entries.
 
     Returns:
         the relative error between the two slopes.
