@@ -1,0 +1,211 @@
+"""Draw the site's two diagrams (our own drawings, not the paper's figures).
+
+    python docs/figures/make_figures.py      # writes docs/figures/*.svg
+
+* ``clip-training.svg``: a batch of image-caption pairs, the two encoders, the
+  shared embedding space, and the N x N similarity matrix whose diagonal the
+  contrastive loss pulls up, along rows and along columns.
+* ``clip-zero-shot.svg``: class names written into a prompt, encoded once, and an
+  image classified by its most similar prompt.
+
+The pictures and captions are real samples of ``numclip.data``; the output is
+deterministic (no dates, fixed SVG ids), so re-running it changes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Polygon
+
+from numclip.data import class_name, make_dataset
+
+HERE = Path(__file__).resolve().parent
+IMAGE = "#3f51b5"  # image side (indigo, the site's primary colour)
+TEXT = "#e65100"  # text side (deep orange, the accent)
+INK = "#263238"
+PAIR_COLOURS = ["#1e88e5", "#43a047", "#8e24aa", "#f4511e"]
+FONT = 1.3  # the figures are shown about 700 px wide: larger type than matplotlib's default
+
+plt.rcParams.update({"svg.hashsalt": "numclip", "svg.fonttype": "none",
+                     "font.family": "DejaVu Sans", "font.size": 10})
+
+
+def samples(n=4, seed=3):
+    """``n`` pairs with different colours, so the picture shows different things."""
+    data = make_dataset(64, seed=seed, compositions="seen")
+    chosen, colours = [], set()
+    for i in range(len(data)):
+        if data.colors[i] not in colours and data.counts[i] <= 2:
+            chosen.append(i)
+            colours.add(data.colors[i])
+        if len(chosen) == n:
+            break
+    return [data.images[i] for i in chosen], [data.captions[i] for i in chosen]
+
+
+def box(ax, xy, w, h, text, colour, fontsize=10, style="round,pad=0.02,rounding_size=0.08"):
+    ax.add_patch(FancyBboxPatch(xy, w, h, boxstyle=style, fc="white", ec=colour, lw=1.6))
+    ax.text(xy[0] + w / 2, xy[1] + h / 2, text, ha="center", va="center", color=INK,
+            fontsize=fontsize * FONT)
+
+
+def encoder(ax, x, y, w, h, label, colour):
+    """A trapezoid narrowing to the right: many numbers in, D numbers out."""
+    ax.add_patch(Polygon([(x, y), (x + w, y + 0.2 * h), (x + w, y + 0.8 * h), (x, y + h)],
+                         closed=True, fc=colour, ec=colour, alpha=0.15, lw=1.5))
+    ax.add_patch(Polygon([(x, y), (x + w, y + 0.2 * h), (x + w, y + 0.8 * h), (x, y + h)],
+                         closed=True, fc="none", ec=colour, lw=1.5))
+    ax.text(x + w / 2, y + h / 2, label, ha="center", va="center", color=INK, fontsize=10 * FONT)
+
+
+def arrow(ax, start, end, colour=INK, style="-|>", lw=1.2, rad=0.0):
+    ax.add_patch(FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=12, color=colour,
+                                 lw=lw, connectionstyle=f"arc3,rad={rad}"))
+
+
+def training_figure(path):
+    images, captions = samples()
+    n = len(images)
+    fig = plt.figure(figsize=(13.3, 4.6))
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.set_xlim(0, 13.3)
+    ax.set_ylim(0, 4.6)
+    ax.axis("off")
+
+    # the pairs: N images in a row, their N captions below
+    ax.text(0.15, 4.3, "N image-caption pairs", fontsize=11 * FONT, color=INK, weight="bold")
+    for i, img in enumerate(images):
+        x = 0.25 + 0.75 * i
+        ax.imshow(img, extent=(x, x + 0.6, 3.2, 3.8), interpolation="nearest", zorder=2)
+        ax.add_patch(FancyBboxPatch((x, 3.2), 0.6, 0.6, boxstyle="square,pad=0",
+                                    fc="none", ec=PAIR_COLOURS[i], lw=2.2, zorder=3))
+    for i, cap in enumerate(captions):
+        y = 2.3 - 0.42 * i
+        ax.text(0.25, y, f"\u201c{cap}\u201d", va="center", fontsize=9 * FONT,
+                color=PAIR_COLOURS[i])
+    ax.text(0.25, 0.45, "image i and caption i belong together;\n"
+            "every other caption is a negative for image i", fontsize=8 * FONT, color=INK,
+            va="center")
+
+    # the encoders
+    encoder(ax, 3.75, 2.85, 1.3, 1.3, "image\nencoder", IMAGE)
+    encoder(ax, 3.75, 0.75, 1.3, 1.3, "text\nencoder", TEXT)
+    arrow(ax, (3.3, 3.5), (3.7, 3.5), IMAGE)
+    arrow(ax, (3.3, 1.4), (3.7, 1.4), TEXT)
+    ax.text(4.4, 2.62, "pixels \u2192 D numbers", ha="center", fontsize=8 * FONT, color=IMAGE)
+    ax.text(4.4, 0.52, "words \u2192 D numbers", ha="center", fontsize=8 * FONT, color=TEXT)
+
+    # the shared space: unit circle, matching pairs close together
+    cx, cy, r = 6.9, 2.2, 1.35
+    ax.add_patch(Circle((cx, cy), r, fc="#eceff1", ec="#90a4ae", lw=1))
+    ax.text(cx, cy + r + 0.5, "shared space, L2-normalized", ha="center", fontsize=10 * FONT,
+            color=INK, weight="bold")
+    ax.text(cx, cy + r + 0.24, "(each embedding a point on the unit sphere)", ha="center",
+            fontsize=8 * FONT, color=INK)
+    arrow(ax, (5.1, 3.5), (cx - 0.95, cy + 0.95), IMAGE)
+    arrow(ax, (5.1, 1.4), (cx - 1.05, cy - 0.85), TEXT)
+    angles = np.deg2rad([130, 35, -55, -150])
+    for i, a in enumerate(angles):
+        for offset, marker, colour in ((-0.12, "s", IMAGE), (0.12, "o", TEXT)):
+            px, py = cx + r * np.cos(a + offset), cy + r * np.sin(a + offset)
+            ax.plot([cx, px], [cy, py], color=PAIR_COLOURS[i], lw=1, alpha=0.6)
+            ax.plot(px, py, marker=marker, ms=8, mfc=PAIR_COLOURS[i], mec=colour, mew=1.8)
+    ax.plot([6.45], [0.4], marker="s", ms=7, mfc="white", mec=IMAGE, mew=1.8)
+    ax.text(6.57, 0.4, "image", va="center", fontsize=8 * FONT)
+    ax.plot([7.35], [0.4], marker="o", ms=7, mfc="white", mec=TEXT, mew=1.8)
+    ax.text(7.47, 0.4, "text", va="center", fontsize=8 * FONT)
+
+    # the similarity matrix
+    x0, y0, size = 9.05, 0.95, 2.4
+    cell = size / n
+    arrow(ax, (cx + r + 0.05, cy), (x0 - 0.3, cy), INK)
+    ax.text(x0 + size / 2, y0 + size + 0.65, "logits  S = e\u02e2 I T\u1d40   (N \u00d7 N)",
+            ha="center", fontsize=10 * FONT, color=INK, weight="bold")
+    for i in range(n):
+        for j in range(n):
+            diag = i == j
+            ax.add_patch(FancyBboxPatch((x0 + j * cell, y0 + size - (i + 1) * cell), cell, cell,
+                                        boxstyle="square,pad=0", lw=1, ec="white",
+                                        fc=PAIR_COLOURS[i] if diag else "#cfd8dc",
+                                        alpha=0.9 if diag else 0.6))
+        ax.plot([x0 - 0.15], [y0 + size - (i + 0.5) * cell], marker="s", ms=8,
+                mfc=PAIR_COLOURS[i], mec=IMAGE, mew=1.8)
+        ax.plot([x0 + (i + 0.5) * cell], [y0 + size + 0.17], marker="o", ms=8,
+                mfc=PAIR_COLOURS[i], mec=TEXT, mew=1.8)
+    ax.text(x0 + size + 0.15, y0 + size - 0.5 * cell, "softmax along\neach row:\nimage \u2192 text",
+            fontsize=8 * FONT, va="center", color=IMAGE)
+    ax.text(x0 + size + 0.15, y0 + 0.5 * cell, "and down\neach column:\ntext \u2192 image",
+            fontsize=8 * FONT, va="center", color=TEXT)
+    ax.text(x0 + size / 2, y0 - 0.18, "the loss pulls the diagonal (the true pairs) up\n"
+            "and every other entry down", ha="center", va="top", fontsize=8.5 * FONT, color=INK)
+    fig.savefig(path, metadata={"Date": None})
+    plt.close(fig)
+
+
+def zero_shot_figure(path):
+    data = make_dataset(40, seed=5, compositions="all")
+    img = data.images[0]
+    classes = [class_name(int(data.labels[0]))] + [
+        class_name(int(c)) for c in sorted(set(data.labels.tolist()) - {int(data.labels[0])})[:3]]
+    fig = plt.figure(figsize=(12, 3.6))
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.set_xlim(0, 12)
+    ax.set_ylim(0, 3.6)
+    ax.axis("off")
+
+    # class names -> prompts -> text encoder -> one embedding per class
+    ax.text(0.15, 3.3, "1. write every class name into a prompt", fontsize=10 * FONT, weight="bold",
+            color=INK)
+    ys = np.linspace(2.75, 1.55, len(classes))
+    for c, y in zip(classes, ys, strict=True):
+        box(ax, (0.2, y - 0.17), 2.7, 0.34, f"a photo of a {c}.", TEXT, fontsize=7.5)
+    encoder(ax, 3.3, 1.4, 1.1, 1.5, "text\nencoder", TEXT)
+    for y in ys:
+        arrow(ax, (2.95, y), (3.28, y), TEXT, lw=0.9)
+    ax.text(5.45, 3.3, "class embeddings", fontsize=9 * FONT, ha="center", color=TEXT)
+    for y in ys:
+        ax.plot([5.45], [y], marker="o", ms=9, mfc="white", mec=TEXT, mew=2)
+        arrow(ax, (4.45, y), (5.3, y), TEXT, lw=0.9)
+
+    # the image
+    ax.text(0.15, 0.95, "2. encode the image", fontsize=10 * FONT, weight="bold", color=INK)
+    ax.imshow(img, extent=(0.3, 0.8, 0.1, 0.6), interpolation="nearest")
+    encoder(ax, 3.3, 0.05, 1.1, 0.6, "image enc.", IMAGE)
+    arrow(ax, (0.85, 0.35), (3.28, 0.35), IMAGE)
+    ax.plot([5.45], [0.35], marker="s", ms=9, mfc="white", mec=IMAGE, mew=2)
+    arrow(ax, (4.45, 0.35), (5.3, 0.35), IMAGE)
+
+    # cosine similarities and argmax
+    ax.text(9.3, 3.3, "3. the most similar prompt is the prediction", fontsize=10 * FONT,
+            weight="bold", color=INK, ha="center")
+    lengths = [0.75, 0.2, 0.12, 0.04]  # a sketch, not a measurement
+    for i, (c, y, s) in enumerate(zip(classes, ys, lengths, strict=True)):
+        ax.add_patch(FancyBboxPatch((8.0, y - 0.13), 2.6 * s, 0.26, boxstyle="square,pad=0",
+                                    fc=TEXT, alpha=1 if i == 0 else 0.3, ec="none"))
+        ax.text(7.9, y, c, ha="right", va="center", fontsize=8.5 * FONT, color=INK,
+                weight="bold" if i == 0 else "normal")
+        if i == 0:
+            ax.text(8.05 + 2.6 * s, y, "\u2190 prediction", va="center", fontsize=8 * FONT,
+                    color=INK)
+        arrow(ax, (5.6, y), (6.3, y), "#b0bec5", style="-", lw=0.8)
+    ax.text(6.6, 0.85, "score of each class = cosine of its embedding with the image's;\n"
+            "no classifier was trained on these labels", fontsize=8 * FONT, color=INK, va="center")
+    arrow(ax, (5.6, 0.4), (6.1, 1.4), IMAGE, rad=0.25)
+    fig.savefig(path, metadata={"Date": None})
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    import sys
+
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE  # another folder, to preview
+    suffix = ".png" if "--png" in sys.argv else ".svg"
+    training_figure(out / f"clip-training{suffix}")
+    zero_shot_figure(out / f"clip-zero-shot{suffix}")
+    print("wrote", out / f"clip-training{suffix}", "and", out / f"clip-zero-shot{suffix}")

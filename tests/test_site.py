@@ -1,0 +1,321 @@
+"""The documentation site: every snippet runs, the strict build passes, links resolve, math renders.
+
+* Every ```` ```python ```` block of ``docs/`` runs (the way the build runs it, through
+  ``docs/hooks/numclip_docs.py``), except on pages marked ``snippets: quoted``, whose
+  lines must be lines of ``numclip/`` (or of ``tests/mpi/``, which docs/distributed.md quotes).
+  This part needs only numclip.
+* ``mkdocs build --strict`` (skipped with a message where MkDocs is not installed:
+  ``pip install -e '.[docs]'``), then, over the built HTML: every internal link and
+  anchor resolves, every notebook is rendered with its outputs, every public module has
+  an API page with source, and every function the docs name links to it.
+* Headless Chromium (Debian's ``chromium`` package; skipped with a message where
+  ``/usr/bin/chromium`` is missing) loads pages from a local server and checks that
+  MathJax typeset their formulas: ``mjx-container`` elements, no TeX error, and no raw
+  ``\\(``, ``\\[`` or ``$$`` left in the visible text.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import threading
+from html.parser import HTMLParser
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+CHROMIUM = os.environ.get("NUMCLIP_CHROMIUM", "/usr/bin/chromium")
+PAGES = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")
+               if "hooks" not in p.relative_to(DOCS).parts)
+NOTEBOOKS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "notebooks").rglob("*.ipynb")
+                   if ".ipynb_checkpoints" not in p.parts)
+
+
+def _hook():
+    path = DOCS / "hooks" / "numclip_docs.py"
+    spec = importlib.util.spec_from_file_location("numclip_docs", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _front_matter(text: str) -> tuple[dict, str]:
+    """The ``key: value`` lines of a page's front matter, and the page without it."""
+    found = re.match(r"---\n(.*?)\n---\n", text, flags=re.DOTALL)
+    if not found:
+        return {}, text
+    meta = {}
+    for line in found.group(1).splitlines():
+        key, _, value = line.partition(":")
+        meta[key.strip()] = value.split("#")[0].strip()
+    return meta, text[found.end():]
+
+
+# ----------------------------------------------------------------------------- snippets
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_snippet_in_the_docs_runs_or_quotes_the_source(page, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    meta, text = _front_matter((DOCS / page).read_text(encoding="utf-8"))
+    if meta.get("snippets") == "quoted":
+        source = {line.strip() for path in [*(ROOT / "numclip").glob("*.py"),
+                                             *(ROOT / "tests" / "mpi").glob("*.py")]
+                  for line in path.read_text(encoding="utf-8").splitlines()}
+        blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+        missing = [line for block in blocks for line in block.splitlines()
+                   if line.strip() and line.strip() not in source]
+        assert not missing, f"docs/{page} quotes lines that are not in the source: {missing}"
+        return
+    rendered = _hook().render_snippets(text, page)  # raises, naming the block, if one fails
+    assert "{{ " not in rendered, f"docs/{page}: a {{{{ placeholder }}}} was left unfilled"
+
+
+# ----------------------------------------------------------------------------- the build
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    if os.environ.get("NUMCLIP_SITE"):  # a site built already, to re-run the checks quickly
+        return Path(os.environ["NUMCLIP_SITE"])
+    if importlib.util.find_spec("mkdocs") is None:
+        pytest.skip("MkDocs is not installed, so the site is not built or checked here; "
+                    "pip install -e '.[docs]' to run these tests")
+    out = tmp_path_factory.mktemp("site")
+    env = os.environ | {"NO_MKDOCS_2_WARNING": "1"}
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict",
+                           "--config-file", str(ROOT / "mkdocs.yml"), "--site-dir", str(out)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"mkdocs build --strict failed:\n{log[-6000:]}"
+    return out
+
+
+class _Page(HTMLParser):
+    """Ids, links and the visible text of one HTML file.
+
+    The text leaves out code, scripts, MathJax's output and hidden copies of code cells
+    (mkdocs-jupyter's ``clipboard-copy-txt``), which are not formulas to typeset.
+    """
+
+    SKIP_TAGS = frozenset({"script", "style", "pre", "code", "mjx-container", "svg", "math",
+                           "textarea"})
+    SKIP_CLASSES = frozenset({"clipboard-copy-txt"})
+    VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link",
+                      "meta", "source", "track", "wbr"})
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.ids, self.links, self.text = set(), [], []
+        self._depth = 0  # > 0: inside an element whose text is not visible prose
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if attrs.get("id"):
+            self.ids.add(attrs["id"])
+        if tag == "a" and attrs.get("name"):
+            self.ids.add(attrs["name"])
+        for key in ("href", "src"):
+            if attrs.get(key) and tag in ("a", "link", "script", "img", "source", "iframe"):
+                self.links.append(attrs[key])
+        if tag in self.VOID:
+            return
+        classes = set((attrs.get("class") or "").split())
+        if self._depth or tag in self.SKIP_TAGS or classes & self.SKIP_CLASSES:
+            self._depth += 1
+
+    def handle_endtag(self, tag):
+        if self._depth and tag not in self.VOID:
+            self._depth -= 1
+
+    def handle_data(self, data):
+        if not self._depth:
+            self.text.append(data)
+
+
+@functools.cache
+def _parse(path: Path) -> _Page:
+    page = _Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    return page
+
+
+def _target(site: Path, page: Path, link: str) -> tuple[Path, str] | None:
+    """The file and fragment an internal link points to; None for external ones."""
+    parts = urlsplit(link)
+    if parts.scheme or parts.netloc or link.startswith(("mailto:", "data:", "javascript:")):
+        return None
+    if not parts.path:
+        return page, unquote(parts.fragment)
+    path = (page.parent / unquote(parts.path)).resolve()
+    if path.is_dir() or parts.path.endswith("/"):
+        path = path / "index.html"
+    return path, unquote(parts.fragment)
+
+
+def test_every_internal_link_and_anchor_resolves(site):
+    broken = []
+    for page in sorted(site.rglob("*.html")):
+        if page.name == "404.html":  # its links are written for whichever URL is missing
+            continue
+        for link in _parse(page).links:
+            target = _target(site, page, link)
+            if target is None:
+                continue
+            path, fragment = target
+            where = f"{page.relative_to(site)}: {link}"
+            if not path.is_file() or site.resolve() not in path.parents:
+                broken.append(f"{where} (no file {path})")
+            elif fragment and path.suffix == ".html" and fragment not in _parse(path).ids:
+                broken.append(f"{where} (no anchor #{fragment})")
+    assert not broken, f"{len(broken)} broken internal links:\n" + "\n".join(broken[:40])
+
+
+def test_the_site_loads_nothing_from_other_hosts(site):
+    external = set()
+    for page in site.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        external.update(re.findall(r'<(?:script|link|img)\b[^>]*?(?:src|href)="(https?://[^"]+)"',
+                                   text))
+    assert not external, f"pages load resources from other hosts: {sorted(external)}"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_every_notebook_is_rendered_with_its_outputs(site, notebook):
+    import json
+
+    page = site / Path(notebook).with_suffix("") / "index.html"
+    assert page.is_file(), f"{notebook} has no page in the site"
+    text = page.read_text(encoding="utf-8")
+    assert "jp-Notebook" in text
+    cells = json.loads((ROOT / notebook).read_text(encoding="utf-8"))["cells"]
+    if any(c["cell_type"] == "code" and "".join(c["source"]).strip() for c in cells):
+        assert "jp-OutputArea-output" in text, f"{notebook} was rendered without outputs"
+    assert "Traceback (most recent call last)" not in text, f"{notebook} shows an error"
+    draws = any(c["cell_type"] == "code" and re.search(r"\bplt\.|numclip\.plot|plot_\w+\(",
+                                                       "".join(c["source"])) for c in cells)
+    if draws:
+        assert "data:image/" in text, f"{notebook} draws figures, but its page shows none"
+    assert (page.parent / Path(notebook).name).is_file(), f"{notebook} cannot be downloaded"
+
+
+def test_every_public_module_has_an_api_page_with_source(site):
+    hook = _hook()
+    for module in hook.api_modules():
+        page = site / "api" / module / "index.html"
+        assert page.is_file(), f"numclip.{module} has no API page"
+        ids, text = _parse(page).ids, page.read_text(encoding="utf-8")
+        assert f"numclip.{module}" in ids
+        names = getattr(importlib.import_module(f"numclip.{module}"), "__all__", [])
+        missing = [n for n in names if f"numclip.{module}.{n}" not in ids]
+        assert not missing, f"api/{module}: no entry for {missing}"
+        if any(callable(getattr(importlib.import_module(f"numclip.{module}"), n)) for n in names):
+            assert "Source code in" in text, f"api/{module} shows no source"
+
+
+def test_every_numclip_name_in_the_prose_links_to_its_api_entry(site):
+    unlinked = []
+    for page in sorted(site.rglob("*.html")):
+        if "api" in page.relative_to(site).parts:
+            continue
+        text = page.read_text(encoding="utf-8")
+        for match in re.finditer(r"<code>(numclip(?:\.\w+)+)</code>", text):
+            before = text[max(0, match.start() - 300):match.start()]
+            if not re.search(r"<a [^>]*href=\"[^\"]*api/[^\"]*\"[^>]*>\s*$", before):
+                unlinked.append(f"{page.relative_to(site)}: {match[1]}")
+    assert not unlinked, "names of numclip objects without a link to the API:\n" + \
+        "\n".join(unlinked[:40])
+
+
+def test_home_reaches_every_derivation_and_its_source_in_two_clicks(site):
+    """Home links to each derivation (one click) and to the function's API entry (one
+    click), whose "Source code" panel sits right under its heading (open-source.js opens
+    it); the derivations page links each function it derives to the same entry."""
+    home = site / "index.html"
+    rows = re.findall(r"<tr>(.*?)</tr>", home.read_text(encoding="utf-8"), flags=re.DOTALL)
+    checked = 0
+    for row in rows:
+        links = re.findall(r'href="([^"]+)"', row)
+        derivations = [link for link in links if "api/" not in link]
+        apis = [link for link in links if "api/" in link]
+        if not (derivations and apis):
+            continue
+        for link in derivations + apis:
+            path, fragment = _target(site, home, html.unescape(link))
+            assert path.is_file() and fragment in _parse(path).ids, f"home: {link} is broken"
+        path, fragment = _target(site, home, html.unescape(apis[0]))
+        entry = path.read_text(encoding="utf-8").split(f'id="{fragment}"', 1)[1]
+        entry = entry.split(">", 1)[1]  # past the entry's own heading tag
+        next_heading = re.search(r'class="doc doc-heading"', entry)
+        body = entry[:next_heading.start()] if next_heading else entry
+        assert '<details class="mkdocstrings-source">' in body, \
+            f"{apis[0]}: no source under the entry"
+        checked += 1
+    opener = (DOCS / "javascripts" / "open-source.js").read_text(encoding="utf-8")
+    assert "details.mkdocstrings-source" in opener, "open-source.js looks for another element"
+    assert checked >= 8, f"the home page's formula-to-code table has only {checked} rows"
+
+
+# ----------------------------------------------------------------------------- the browser
+
+@pytest.fixture(scope="module")
+def server(site):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing, so MathJax rendering is not checked here; "
+                    "apt-get install -y chromium (Debian) to run these tests")
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _rendered_dom(url: str, tmp_path: Path) -> str:
+    proc = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={tmp_path / 'chromium'}",
+         "--virtual-time-budget=20000", "--dump-dom", url],
+        capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0 and "<html" in proc.stdout, \
+        f"chromium could not load {url}:\n{proc.stderr[-2000:]}"
+    return proc.stdout
+
+
+def _math_pages():
+    pages = ["derivations/", "worked-example/", "siglip/", "api/normalize/"]
+    for notebook in NOTEBOOKS:
+        text = (ROOT / notebook).read_text(encoding="utf-8")
+        if "$" in text:
+            pages.append(Path(notebook).with_suffix("").as_posix() + "/")
+    return pages
+
+
+@pytest.mark.parametrize("page", _math_pages())
+def test_mathjax_typesets_every_formula(server, page, tmp_path):
+    dom = _rendered_dom(server + page, tmp_path)
+    assert dom.count("<mjx-container") > 0, f"{page}: MathJax typeset nothing"
+    assert "<mjx-merror" not in dom and "data-mjx-error=" not in dom, \
+        f"{page}: MathJax reports a TeX error: " + \
+        re.search(r"data-mjx-error=\"[^\"]*\"|<mjx-merror.{0,200}", dom, re.S).group(0)
+    parsed = _Page()
+    parsed.feed(dom)
+    text = " ".join(parsed.text)
+    for raw in ("\\(", "\\)", "\\[", "\\]", "$$", "\\begin{", "\\frac"):
+        assert raw not in text, f"{page}: raw TeX {raw!r} is left in the text: " + \
+            text[max(0, text.index(raw) - 80):text.index(raw) + 80]
+    inline = re.search(r"\$[^$\s][^$]{0,200}?\$", text)
+    assert inline is None, f"{page}: an untypeset $...$ formula: {inline and inline.group(0)}"
