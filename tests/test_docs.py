@@ -38,3 +38,22 @@ def test_anchors_the_docstrings_link_to_exist(anchor):
 def test_the_readme_python_snippets_run():
     for block in code_blocks((ROOT / "README.md").read_text(encoding="utf-8")):
         exec(compile(block, "README.md", "exec"), {})
+
+
+def test_the_readme_worked_example_table_matches_the_code():
+    """The README quotes numclip's values for the page's example: they must be the computed ones."""
+    from numclip import worked_example as we
+
+    r = we.compute()
+    table = (ROOT / "README.md").read_text(encoding="utf-8")
+    quoted = {
+        "norms": ", ".join(f"{v:.4f}" for v in r["text_norms"]),
+        "row sums": f"{r['row_sum_exp'][0]:.8g}, {r['row_sum_exp'][2]:.8g}",
+        "p(T1 given I1)": f"{r['softmax_image_to_text'][0, 0]:.8g}",
+        "loss terms": ", ".join(f"{v:.5g}" for v in r["pair_loss_image_to_text"]),
+        "L(I->T)": f"| {r['loss_image_to_text']:.5g} |",
+        "L(T->I)": f"| {r['loss_text_to_image']:.5g} |",
+        "symmetric": f"| {r['loss']:.5g} |",
+    }
+    missing = {k: v for k, v in quoted.items() if v not in table}
+    assert not missing, f"README.md's worked-example table is out of date: {missing}"
