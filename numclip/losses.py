@@ -11,7 +11,7 @@ import math
 from numclip.backend import array_namespace, as_embedding_pair, as_log_scale, as_matrix
 from numclip.fused import clip_loss_logits_grads
 from numclip.normalize import l2_normalize, l2_normalize_backward
-from numclip.similarity import logit_matrix, logit_matrix_backward
+from numclip.similarity import _like_scalar, logit_matrix, logit_matrix_backward
 from numclip.softmax import log_softmax
 
 __all__ = ["cross_entropy", "clip_loss", "clip_loss_reference"]
@@ -93,10 +93,9 @@ def clip_loss(image_embeds, text_embeds, logit_scale, *, normalize: bool = True,
     if normalize:
         dimage = l2_normalize_backward(dimage, image_cache)
         dtext = l2_normalize_backward(dtext, text_cache)
-    if type(logit_scale) not in (int, float):  # a 0-d array in, a 0-d array out
-        dscale = xp.asarray(dscale, dtype=logit_scale.dtype)
     return xp.asarray(loss, dtype=image_embeds.dtype), {
-        "image_embeds": dimage, "text_embeds": dtext, "logit_scale": dscale}
+        "image_embeds": dimage, "text_embeds": dtext,
+        "logit_scale": _like_scalar(dscale, logit_scale, xp)}  # a float in, a float out
 
 
 def clip_loss_reference(image_embeds, text_embeds, logit_scale, *, normalize: bool = True):

@@ -78,7 +78,8 @@ def _exp_as(logit_scale, dtype, xp):
 
 
 def _like_scalar(value, like, xp):
-    """The 0-d ``value`` in the form ``like`` came in: a float, or a 0-d array of its dtype."""
+    """``value`` (a float or 0-d array) in the form ``like`` came in: a float, or a 0-d
+    array of its dtype."""
     if type(like) in (int, float):
         return float(value)
-    return xp.astype(xp.reshape(value, ()), like.dtype)
+    return xp.astype(xp.reshape(xp.asarray(value), ()), like.dtype)
