@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 import tracemalloc
 
 import numpy as np
+from tqdm import tqdm
 
 import numclip
 import numclip.losses
@@ -56,29 +58,43 @@ class Backend:
         return peak
 
 
-def best_time(fn, sync, repeats):
-    """Best wall time of ``repeats`` calls after one warm-up call."""
-    fn()
-    sync()
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        best = min(best, time.perf_counter() - start)
+def best_times(fns, sync, repeats):
+    """Best wall time of each of ``fns`` over ``repeats`` rounds, after one warm-up round.
+
+    The functions take turns within each round, so a slow spell on a shared
+    machine slows all of them, not only the one that happened to be running.
+    """
+    best = [math.inf] * len(fns)
+    with tqdm(total=(repeats + 1) * len(fns), unit="call", file=sys.stderr) as progress:
+        for round_ in range(repeats + 1):
+            for k, (name, fn) in enumerate(fns):
+                progress.set_postfix_str(name)
+                start = time.perf_counter()
+                fn()
+                sync()
+                if round_:  # round 0 warms up
+                    best[k] = min(best[k], time.perf_counter() - start)
+                progress.update()
     return best
 
 
-def floor_fn(img, txt, block_size):
-    """The three products, on the whole matrix or panel by panel (never more at once)."""
-    n = img.shape[0]
-    step = block_size or n
+def floor_fn(xp, img, txt, block_size):
+    """The three products, on the whole matrix or panel by panel (never more at once).
+
+    Each product writes into memory allocated once per call, as the loss does
+    with its panel buffer, so neither pays for fresh pages panel after panel.
+    """
+    n, d = img.shape
+    step = min(block_size or n, n)
 
     def run():
+        s = xp.empty((step, n), dtype=img.dtype)  # (B, N) the logits of one panel
+        di, dt = xp.empty((step, d), dtype=img.dtype), xp.empty((n, d), dtype=img.dtype)
         for a in range(0, n, step):
-            s = img[a:a + step] @ txt.T  # (B, N) the logits
-            _ = s @ txt  # stands in for dI = G T
-            _ = s.T @ img[a:a + step]  # stands in for dT = G^T I
+            b = min(a + step, n)
+            panel = xp.matmul(img[a:b], txt.T, out=s[:b - a])  # the logits
+            xp.matmul(panel, txt, out=di[:b - a])  # stands in for dI = G T
+            xp.matmul(panel.T, img[a:b], out=dt)  # stands in for dT = G^T I
     return run
 
 
@@ -126,12 +142,8 @@ def main():
     unit_img, unit_txt = numclip.l2_normalize(img)[0], numclip.l2_normalize(txt)[0]
     s = math.log(1 / 0.07)
 
-    rows = []  # (name, seconds, peak bytes or None)
     floor_block = args.block_size if args.skip_dense else None
-    rows.append(("three matrix products (floor)",
-                 best_time(floor_fn(unit_img, unit_txt, floor_block), be.sync, args.repeats),
-                 None))
-    runs = []
+    runs = [("three matrix products (floor)", floor_fn(be.xp, unit_img, unit_txt, floor_block))]
     if not args.skip_dense:
         runs.append(("numclip.clip_loss (dense)", lambda: numclip.clip_loss(img, txt, s)))
     if args.reference:
@@ -140,22 +152,31 @@ def main():
     if args.block_size:
         runs.append((f"numclip.clip_loss (block_size={args.block_size})",
                      lambda: numclip.clip_loss(img, txt, s, block_size=args.block_size)))
-    for name, fn in runs:
-        rows.append((name, best_time(fn, be.sync, args.repeats), be.peak_bytes(fn)))
+    torch_run = None
     if not args.skip_dense:
         try:
-            fn, sync, torch = torch_fn(host_img, host_txt, s, args.backend == "cupy")
-            seconds = best_time(fn, sync, args.repeats)
-            peak = None
+            torch_call, torch_sync, torch = torch_fn(host_img, host_txt, s,
+                                                     args.backend == "cupy")
+            torch_run = len(runs)
+            runs.append(("torch autograd (open_clip formula)",
+                         lambda: (torch_call(), torch_sync())))
+        except ImportError:
+            pass
+    seconds = best_times(runs, be.sync, args.repeats)
+    rows = []  # (name, seconds, peak bytes or None)
+    for k, (name, fn) in enumerate(runs):
+        peak = None
+        if k == torch_run:
             if args.backend == "cupy":
                 torch.cuda.reset_peak_memory_stats()
                 base = torch.cuda.memory_allocated()
                 fn()
-                sync()
                 peak = torch.cuda.max_memory_allocated() - base
-            rows.append(("torch autograd (open_clip formula)", seconds, peak))
-        except ImportError:
-            rows.append(("torch autograd (open_clip formula)", None, None))
+        elif k > 0:
+            peak = be.peak_bytes(fn)
+        rows.append((name, seconds[k], peak))
+    if not args.skip_dense and torch_run is None:
+        rows.append(("torch autograd (open_clip formula)", None, None))
 
     print(f"N = {args.n}, d = {args.d}, float32, {args.backend} on {be.device}")
     floor_time = rows[0][1]

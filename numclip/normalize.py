@@ -34,7 +34,7 @@ def l2_normalize(x, eps: float = EPS):
     if not eps > 0:
         raise ValueError(f"eps must be positive, got {eps}")
     xp = array_namespace(x)
-    norm = xp.sqrt(xp.sum(x * x, axis=-1, keepdims=True))  # (..., 1)
+    norm = xp.sqrt(xp.vecdot(x, x))[..., None]  # (..., 1); vecdot makes no (..., D) temporary
     y = x / xp.maximum(norm, xp.asarray(eps, dtype=x.dtype))  # (..., D)
     return y, (y, norm, eps)
 
@@ -62,7 +62,8 @@ def l2_normalize_backward(dy, cache):
     xp = array_namespace(dy, y)
     if dy.shape != y.shape:
         raise ValueError(f"dy must have the shape of y, {tuple(y.shape)}, got {tuple(dy.shape)}")
-    radial = xp.sum(dy * y, axis=-1, keepdims=True)  # (..., 1) component of dy along y
-    clamped = norm < eps  # (..., 1) rows whose forward pass was x / eps
-    dx = xp.where(clamped, dy, dy - y * radial)  # (..., D)
+    radial = xp.vecdot(dy, y)[..., None]  # (..., 1) component of dy along y
+    clamped = norm < eps  # (..., 1) rows whose forward pass was x / eps: nothing to remove
+    radial = xp.where(clamped, xp.zeros_like(radial), radial)
+    dx = dy - y * radial  # (..., D)
     return dx / xp.maximum(norm, xp.asarray(eps, dtype=norm.dtype))

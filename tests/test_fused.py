@@ -84,3 +84,73 @@ def test_float32_stays_float32_and_one_pair_is_exactly_zero():
 def test_bad_block_size_is_named(block_size):
     with pytest.raises(ValueError, match="block_size must be a positive int"):
         clip_loss(np.ones((2, 2)), np.ones((2, 2)), 1.0, block_size=block_size)
+
+
+def _robust_path_calls(monkeypatch):
+    """Count the calls of the robust (per-row, per-column shift) path."""
+    from numclip import fused
+
+    calls = []
+    robust = fused._robust_loss_grads
+    monkeypatch.setattr(fused, "_robust_loss_grads",
+                        lambda *args: calls.append(args) or robust(*args))
+    return calls
+
+
+@pytest.mark.parametrize("block_size", [None, 16])
+def test_ordinary_batches_take_the_one_shift_path(xp, dtype_name, block_size, monkeypatch):
+    calls = _robust_path_calls(monkeypatch)
+    img, txt = rng.standard_normal((64, 8)), rng.standard_normal((64, 8))
+    for s in (0.0, math.log(1 / 0.07), math.log(100.0)):  # the whole range CLIP clamps to
+        got = clip_loss(put(xp, img, dtype_name), put(xp, txt, dtype_name), s,
+                        block_size=block_size)
+        assert_same(got, clip_loss_reference(img, txt, s), TOL[dtype_name])
+    assert not calls
+
+
+@pytest.mark.parametrize("block_size", [None, 5])
+def test_a_row_far_below_the_shift_takes_the_robust_path_and_agrees(block_size, monkeypatch):
+    """Image 0 points away from every caption: at scale 100 its whole row of logits
+    sits near -90, so its sum of exp(S - c) would lose digits in float32."""
+    calls = _robust_path_calls(monkeypatch)
+    v = np.ones(8) / math.sqrt(8)
+    txt = v + 0.1 * rng.standard_normal((16, 8))
+    img = rng.standard_normal((16, 8))
+    img[0] = -v
+    s = math.log(100.0)
+    got = clip_loss(img.astype(np.float32), txt.astype(np.float32), s, block_size=block_size)
+    assert len(calls) == 1
+    assert_same(got, clip_loss_reference(img, txt, s), TOL["float32"])
+
+
+@pytest.mark.parametrize("block_size", [None, 3])
+def test_a_small_loss_keeps_its_digits_in_float32(block_size):
+    """Orthogonal pairs at scale 12: the loss is about 7 e^-12 = 4e-5.  Taken as
+    log(sum) of a float32 sum near 1 it would keep only about 3 digits."""
+    img = np.eye(8) + 0.01 * rng.standard_normal((8, 8))
+    txt = np.eye(8) + 0.01 * rng.standard_normal((8, 8))
+    s = math.log(12.0)
+    want = clip_loss_reference(img, txt, s)
+    assert 1e-5 < float(want[0]) < 1e-4
+    got = clip_loss(img.astype(np.float32), txt.astype(np.float32), s, block_size=block_size)
+    assert_same(got, want, 1e-5, atol_scale=float(want[0]))
+
+
+def test_blockwise_accepts_fortran_ordered_embeddings():
+    img = np.asfortranarray(rng.standard_normal((30, 5)))
+    txt = np.asfortranarray(rng.standard_normal((30, 5)))
+    assert_same(clip_loss(img, txt, 2.0, block_size=7), clip_loss_reference(img, txt, 2.0), 1e-12)
+
+
+@pytest.mark.parametrize("block_size", [None, 1])
+def test_a_huge_loss_stays_finite_and_exact_in_float64(block_size):
+    """S_00 = -400 and S_01 = 990: with the shift c = 285 that the bound asks for,
+    E_00 = e^-685 and E_01 = e^705, whose ratio overflows float64; the loss of
+    pair 0 is about 1,390 and must come out as such, not as infinity."""
+    m = math.sqrt(1000.0)
+    img = m * np.array([[1.0, 0.0], [0.0, 1.0]])
+    txt = m * np.array([[-0.4, 0.0], [0.99, 0.0]])
+    reference = clip_loss_reference(img, txt, 0.0, normalize=False)
+    assert float(reference[0]) > 500
+    got = clip_loss(img, txt, 0.0, normalize=False, block_size=block_size)
+    assert_same(got, reference, 1e-12)
