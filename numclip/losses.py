@@ -67,8 +67,9 @@ def clip_loss(image_embeds, text_embeds, logit_scale, *, normalize: bool = True,
         normalize: L2-normalize the rows first (``\hat I``, ``\hat T``) and
             back-propagate through it; ``False`` uses the embeddings as given.
         block_size: ``None`` holds the ``(N, N)`` logits (fastest); an int B
-            computes them B rows at a time, twice, and never holds more than
-            ``(B, N)``: the way to batches of 32k and beyond.
+            computes them B rows at a time, twice (all panels but the last),
+            and never holds more than ``(B, N)``: the way to batches of 32k
+            and beyond.
 
     Returns:
         loss: 0-d array, dtype of the embeddings; the mean over both directions.

@@ -302,7 +302,9 @@ def plot_confusion(confusion, class_names, path=None, title="Zero-shot confusion
     fontsize = 9 if c <= ANNOTATE_UP_TO else (8 if c <= 24 else 7)
     names = [f"{name}*" if is_marked else name for name, is_marked in zip(class_names, marked,
                                                                            strict=True)]
-    ax.set_xticks(range(c), labels=names, rotation=90, fontsize=fontsize)
+    # upright labels where they fit side by side (a character is about 0.6 em wide)
+    fits = c * (max(map(len, names)) + 2) * 0.6 * fontsize / 72 <= side
+    ax.set_xticks(range(c), labels=names, rotation=0 if fits else 90, fontsize=fontsize)
     ax.set_yticks(range(c), labels=names, fontsize=fontsize)
     for tick_labels in (ax.get_xticklabels(), ax.get_yticklabels()):
         for label, is_marked in zip(tick_labels, marked, strict=True):

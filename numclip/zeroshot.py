@@ -38,14 +38,18 @@ def prompts(class_names, templates=PROMPT_TEMPLATES) -> list[str]:
     return [t.format(name) for name in class_names for t in templates]
 
 
-def class_embeddings(model, vocab, class_names, templates=PROMPT_TEMPLATES):
+def class_embeddings(model, vocab, class_names, templates=PROMPT_TEMPLATES, *,
+                     warn: bool = True):
     """One unit-length text embedding per class, averaged over the templates.
+
+    ``warn=False`` silences the warning about words the vocabulary lacks, for
+    prompts written to contain them (they count as ``<unk>`` either way).
 
     Returns:
         ``(C, D)`` array in the model's array library.
     """
     xp = array_namespace(model.params["text_proj"])
-    features = xp.asarray(vocab.features(prompts(class_names, templates)),
+    features = xp.asarray(vocab.features(prompts(class_names, templates), warn=warn),
                           dtype=model.params["text_proj"].dtype)
     embeds = model.encode_texts(features)  # (C * K, D), each row unit length
     embeds = xp.reshape(embeds, (len(class_names), len(templates), -1))

@@ -305,6 +305,7 @@ def test_plot_confusion_shows_row_rates_with_a_colour_bar_and_the_accuracy(tmp_p
     assert "grey" in ax.get_ylabel()
     assert [t.get_text() for t in ax.get_xticklabels()] == ["red circle", "red ring",
                                                              "blue ring"]
+    assert all(t.get_rotation() == 0 for t in ax.get_xticklabels())  # three fit upright
     assert_png(tmp_path / "c.png", fig)
 
 
@@ -321,6 +322,7 @@ def test_plot_confusion_of_40_classes_labels_every_class_and_marks_held_out_ones
     assert "held out (*): " in ax.get_title() and ax.get_title().startswith("Held-out test")
     assert len(ax.lines) == 2 * 7  # a line between each run of one colour, both ways
     assert not ax.texts  # no numbers in 1600 cells
+    assert all(t.get_rotation() == 90 for t in ax.get_xticklabels())  # forty do not
 
 
 @pytest.mark.parametrize(("confusion", "names", "match"), [

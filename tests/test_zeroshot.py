@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -65,3 +67,16 @@ def test_linear_probe_separates_separable_data_and_chance():
     x = centres[y] + rng.standard_normal((400, 6))
     assert linear_probe(x[:300], y[:300], x[300:], y[300:], num_classes=4) > 0.95
     assert chance(len(COLORS)) == 1 / 8
+
+
+def test_unknown_prompt_words_warn_unless_told_they_are_expected():
+    names = [class_name(0)]
+    vocab = Vocabulary.build(prompts(names, ("a photo of a {}.",)))
+    model = TinyCLIP.create(12, len(vocab), 5, seed=0, dtype=np.float64)
+    scrambled = ("a {} in a sketchbook.",)  # "in", "sketchbook" are unknown
+    with pytest.warns(UserWarning, match="not in the vocabulary"):
+        warned = class_embeddings(model, vocab, names, scrambled)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quiet = class_embeddings(model, vocab, names, scrambled, warn=False)
+    np.testing.assert_array_equal(warned, quiet)
