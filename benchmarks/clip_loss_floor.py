@@ -4,11 +4,12 @@ Any exact forward+backward of the symmetric loss needs three N x N x d matrix
 products: the logits S = I T^T, then dI = G T and dT = G^T I.  This script
 times those three products, numclip's clip_loss (dense, and blockwise with
 --block-size), and torch autograd on open_clip's ClipLoss formula where torch
-is installed, all in one run, and prints each as a ratio to the floor, with
-the peak memory each one allocated.
+is installed, all in one run, and prints each as a ratio to the floor (best
+over best, and the median over rounds of paired ratios), with the peak memory
+each one allocated.
 
-    python benchmarks/clip_loss_floor.py --n 8192 --d 512                    # NumPy, CPU
-    python benchmarks/clip_loss_floor.py --n 32768 --block-size 2048 --skip-dense
+    python benchmarks/clip_loss_floor.py --n 8192 --d 512 --repeats 10       # NumPy, CPU
+    python benchmarks/clip_loss_floor.py --n 32768 --block-size 8192 --skip-dense
     python benchmarks/clip_loss_floor.py --backend cupy --n 32768 --block-size 8192
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import sys
 import time
 import tracemalloc
@@ -58,13 +60,14 @@ class Backend:
         return peak
 
 
-def best_times(fns, sync, repeats):
-    """Best wall time of each of ``fns`` over ``repeats`` rounds, after one warm-up round.
+def timed_rounds(fns, sync, repeats):
+    """Wall times of each of ``fns`` in ``repeats`` rounds, after one warm-up round.
 
     The functions take turns within each round, so a slow spell on a shared
     machine slows all of them, not only the one that happened to be running.
+    Returns one list of times per function, one time per round.
     """
-    best = [math.inf] * len(fns)
+    times = [[] for _ in fns]
     with tqdm(total=(repeats + 1) * len(fns), unit="call", file=sys.stderr) as progress:
         for round_ in range(repeats + 1):
             for k, (name, fn) in enumerate(fns):
@@ -73,9 +76,9 @@ def best_times(fns, sync, repeats):
                 fn()
                 sync()
                 if round_:  # round 0 warms up
-                    best[k] = min(best[k], time.perf_counter() - start)
+                    times[k].append(time.perf_counter() - start)
                 progress.update()
-    return best
+    return times
 
 
 def floor_fn(xp, img, txt, block_size):
@@ -162,7 +165,7 @@ def main():
                          lambda: (torch_call(), torch_sync())))
         except ImportError:
             pass
-    seconds = best_times(runs, be.sync, args.repeats)
+    times = timed_rounds(runs, be.sync, args.repeats)
     rows = []  # (name, seconds, peak bytes or None)
     for k, (name, fn) in enumerate(runs):
         peak = None
@@ -174,19 +177,23 @@ def main():
                 peak = torch.cuda.max_memory_allocated() - base
         elif k > 0:
             peak = be.peak_bytes(fn)
-        rows.append((name, seconds[k], peak))
+        rows.append((name, times[k], peak))
     if not args.skip_dense and torch_run is None:
         rows.append(("torch autograd (open_clip formula)", None, None))
 
-    print(f"N = {args.n}, d = {args.d}, float32, {args.backend} on {be.device}")
-    floor_time = rows[0][1]
+    print(f"N = {args.n}, d = {args.d}, float32, {args.backend} on {be.device}, "
+          f"{args.repeats} rounds")
+    print(f"  {'':<40} {'best':>10}     {'best/best':>9}  {'median of rounds':>16}")
+    floor_times = rows[0][1]
     for name, seconds, peak in rows:
         if seconds is None:
             print(f"  {name:<40} not installed")
             continue
+        # each round's time over the floor's in the same round: robust to slow spells
+        paired = statistics.median(t / f for t, f in zip(seconds, floor_times, strict=True))
         memory = "" if peak is None else f"  peak {peak / 2**30:6.2f} GiB"
-        print(f"  {name:<40} {seconds * 1e3:10.1f} ms  {seconds / floor_time:5.2f}x floor"
-              f"{memory}")
+        print(f"  {name:<40} {min(seconds) * 1e3:10.1f} ms  {min(seconds) / min(floor_times):6.2f}x"
+              f"  {paired:13.2f}x floor{memory}")
 
 
 if __name__ == "__main__":
