@@ -5,9 +5,10 @@ reads like the derivation but walks over the N x N logit matrix some twenty
 times.  Here the same loss and gradients take the three N x N x d matrix
 products any exact method needs, plus two passes over the logits:
 
-1. sums: ``E = exp(S - c)`` written over the logits, with one constant shift
-   ``c`` fixed in advance from a bound on ``|S|``, and the off-diagonal sums of
-   every row (image -> text) and every column (text -> image) of ``E``;
+1. sums: ``E = exp(S - c)``, with one constant shift ``c`` fixed in advance
+   from a bound on ``|S|``, and the off-diagonal sums of every row
+   (image -> text) and every column (text -> image) of ``E``; the panel that
+   pass 2 starts with keeps ``E`` in place of its logits;
 2. gradient: ``e^s G_ij = E_ij (a_i + b_j)`` with ``a = e^s / (2N rowsum)``
    and ``b = e^s / (2N colsum)``, the diagonal from the off-diagonal mass,
    written over ``E`` in place; then ``dI = (e^s G) T`` and ``dT = (e^s G)^T I``.
@@ -19,7 +20,8 @@ would lose digits to underflow), the loss is computed again the robust way,
 with per-row and per-column maxima merged as in online softmax.
 
 ``block_size=B`` never holds the N x N matrix: it computes the logits one
-panel of B rows at a time, twice (once per pass), the approach of Inf-CL
+panel of B rows at a time, twice (once per pass, except the panel that stays
+in memory between the passes), the approach of Inf-CL
 ("Breaking the Memory Barrier", Cheng et al., 2024).  Derivation:
 ``docs/derivations.md#the-blockwise-loss``.
 """
@@ -74,7 +76,7 @@ def clip_loss_logits_grads(image, text, scale, block_size=None):
     if not _sums_are_exact(xp, row_sum, col_sum, dtype):
         del buffer, panel  # the robust path needs the memory
         return _robust_loss_grads(xp, image, text, scale, block_size)
-    loss = xp.sum(_pair_losses(xp, row_off, col_off, diag, dtype, image, scaled, text, shift))
+    loss = xp.sum(_pair_losses(xp, row_off, col_off, diag, dtype, scaled, text, shift))
     loss = loss / (2 * n)
     # G_ij = (E_ij / rowsum_i + E_ij / colsum_j) / 2N off the diagonal; on it the same
     # minus 1/N, which is -(the off-diagonal shares of both softmaxes) / 2N: no
@@ -125,7 +127,7 @@ def _sums_are_exact(xp, row_sum, col_sum, dtype):
     return bool(xp.all(row_sum >= least)) and bool(xp.all(col_sum >= least))
 
 
-def _pair_losses(xp, row_off, col_off, diag, dtype, image, scaled, text, shift):
+def _pair_losses(xp, row_off, col_off, diag, dtype, scaled, text, shift):
     """``-log p_ii - log q_ii`` per pair, float64, from the off-diagonal sums.
 
     ``-log p_ii = log(1 + row_off_i / E_ii)``: taken from the off-diagonal mass

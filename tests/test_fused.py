@@ -143,13 +143,16 @@ def test_blockwise_accepts_fortran_ordered_embeddings():
 
 
 @pytest.mark.parametrize("block_size", [None, 1])
-def test_a_huge_loss_stays_finite_and_exact_in_float64(block_size):
+@pytest.mark.parametrize("cosine", [-0.4, -0.43])
+def test_a_huge_loss_stays_finite_and_exact_in_float64(block_size, cosine):
     """S_00 = -400 and S_01 = 990: with the shift c = 285 that the bound asks for,
     E_00 = e^-685 and E_01 = e^705, whose ratio overflows float64; the loss of
-    pair 0 is about 1,390 and must come out as such, not as infinity."""
+    pair 0 is about 1,390 and must come out as such, not as infinity.  At
+    S_00 = -430, E_00 = e^-715 is below the normal range and the loss is taken
+    from the logit itself."""
     m = math.sqrt(1000.0)
     img = m * np.array([[1.0, 0.0], [0.0, 1.0]])
-    txt = m * np.array([[-0.4, 0.0], [0.99, 0.0]])
+    txt = m * np.array([[cosine, 0.0], [0.99, 0.0]])
     reference = clip_loss_reference(img, txt, 0.0, normalize=False)
     assert float(reference[0]) > 500
     got = clip_loss(img, txt, 0.0, normalize=False, block_size=block_size)
