@@ -61,7 +61,7 @@ def clip_loss_logits_grads(image, text, scale, block_size=None):
     shift = _exp_shift(xp, image, text, scale)
     scaled = image * scale  # (N, D) folds the scale into one operand of every product
     rows = min(block_size or n, n)
-    panels = [(a, min(a + rows, n)) for a in range(0, n, rows)]
+    panels = _panels(n, rows)
     buffer = xp.empty((rows, n), dtype=dtype)  # (B, N) the one panel held; dense: all of S
     row_off = xp.zeros(n, dtype=dtype)  # (N,) sum_{j != i} E_ij
     col_off = xp.zeros(n, dtype=dtype)  # (N,) sum_{i != j} E_ij
@@ -75,7 +75,7 @@ def clip_loss_logits_grads(image, text, scale, block_size=None):
     row_sum, col_sum = row_off + diag, col_off + diag  # (N,) float64 from here on
     if not _sums_are_exact(xp, row_sum, col_sum, dtype):
         del buffer, panel  # the robust path needs the memory
-        return _robust_loss_grads(xp, image, text, scale, block_size)
+        return _robust_loss_grads(xp, image, text, scaled, scale, block_size)
     loss = xp.sum(_pair_losses(xp, row_off, col_off, diag, dtype, scaled, text, shift))
     loss = loss / (2 * n)
     # G_ij = (E_ij / rowsum_i + E_ij / colsum_j) / 2N off the diagonal; on it the same
@@ -151,6 +151,11 @@ def _pair_losses(xp, row_off, col_off, diag, dtype, scaled, text, shift):
     return xp.where(normal, losses, far)
 
 
+def _panels(n, rows):
+    """``(start, stop)`` of consecutive slices of ``rows`` rows covering ``range(n)``."""
+    return [(a, min(a + rows, n)) for a in range(0, n, rows)]
+
+
 def _diagonal(xp, panel, first_row):
     """Entries ``panel[i, first_row + i]``: the matching pairs among the panel's rows."""
     b, n = panel.shape
@@ -169,11 +174,9 @@ def _on_diagonal(xp, shape, first_row):
 # maximum, column statistics merged across panels as online softmax merges them.
 # Exact for any logits; the fixed shift above covers all but pathological batches.
 
-def _robust_loss_grads(xp, image, text, scale, block_size):
+def _robust_loss_grads(xp, image, text, scaled, scale, block_size):
     n = image.shape[0]
-    rows = block_size or min(n, ROBUST_PANEL_ROWS)
-    panels = [(a, min(a + rows, n)) for a in range(0, n, rows)]
-    scaled = image * scale  # (N, D)
+    panels = _panels(n, block_size or min(n, ROBUST_PANEL_ROWS))
     row_lse = xp.zeros(n, dtype=image.dtype)  # (N,)
     diagonal = xp.zeros(n, dtype=image.dtype)  # (N,) logits of the matching pairs
     col_max = col_sum = None  # (N,) running statistics of the columns
@@ -262,8 +265,7 @@ class _NumPyKernels:
         self.pool = ThreadPoolExecutor(max_workers=self.workers)
 
     def _split(self, rows):
-        step = math.ceil(rows / self.workers)
-        return [(a, min(a + step, rows)) for a in range(0, rows, step)]
+        return _panels(rows, math.ceil(rows / self.workers))
 
     def exp_sums(self, panel, shift, first_row, keep):
         parts = list(self.pool.map(
@@ -302,10 +304,7 @@ def _np_exp_sums(rows, shift, first_row, keep):
     for a in range(0, b, ROWS_PER_TILE):
         tile = rows[a:a + ROWS_PER_TILE]
         k = len(tile)
-        out = tile if keep else scratch[:k]
-        if shift:
-            tile = np.subtract(tile, shift, out=out)
-        tile = np.exp(tile, out=out)
+        tile = _exp_shifted(tile, shift, out=tile if keep else scratch[:k])
         i = np.arange(k)
         on_diag = (i, first_row + a + i)
         diag[a:a + k] = tile[on_diag]
@@ -323,12 +322,17 @@ def _np_grad(rows, row_scale, col_scale, diag_grad, first_row, shift):
         tile = rows[a:a + ROWS_PER_TILE]
         k = len(tile)
         if shift is not None:
-            if shift:
-                np.subtract(tile, shift, out=tile)
-            np.exp(tile, out=tile)
+            _exp_shifted(tile, shift, out=tile)
         tile *= np.add.outer(row_scale[a:a + k], col_scale, out=tmp[:k])
         i = np.arange(k)
         tile[i, first_row + a + i] = diag_grad[a:a + k]
+
+
+def _exp_shifted(tile, shift, out):
+    """``exp(tile - shift)`` written into ``out``; a shift of 0 costs no subtraction."""
+    if shift:
+        tile = np.subtract(tile, shift, out=out)
+    return np.exp(tile, out=out)
 
 
 @cache
