@@ -10,7 +10,7 @@ import math
 
 from numclip.backend import array_namespace, as_embedding_pair, as_log_scale, as_matrix
 from numclip.fused import clip_loss_logits_grads
-from numclip.normalize import l2_normalize, l2_normalize_backward
+from numclip.normalize import _l2_normalize, l2_normalize, l2_normalize_backward
 from numclip.similarity import _like_scalar, logit_matrix, logit_matrix_backward
 from numclip.softmax import log_softmax
 
@@ -86,9 +86,9 @@ def clip_loss(image_embeds, text_embeds, logit_scale, *, normalize: bool = True,
         raise ValueError(f"block_size must be a positive int or None, got {block_size!r}")
     logit_scale = as_log_scale(logit_scale)
     xp = array_namespace(image_embeds, text_embeds, logit_scale)
-    if normalize:
-        image_embeds, image_cache = l2_normalize(image_embeds)
-        text_embeds, text_cache = l2_normalize(text_embeds)
+    if normalize:  # the pair is validated above
+        image_embeds, image_cache = _l2_normalize(image_embeds)
+        text_embeds, text_cache = _l2_normalize(text_embeds)
     loss, dimage, dtext, dscale = clip_loss_logits_grads(
         image_embeds, text_embeds, math.exp(float(logit_scale)), block_size)
     if normalize:

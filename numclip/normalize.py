@@ -33,6 +33,14 @@ def l2_normalize(x, eps: float = EPS):
         raise ValueError("x must have at least one axis, got a 0-d array")
     if not eps > 0:
         raise ValueError(f"eps must be positive, got {eps}")
+    return _l2_normalize(x, eps)
+
+
+def _l2_normalize(x, eps: float = EPS):
+    """:func:`l2_normalize` of an ``x`` already validated, e.g. by ``as_embedding_pair``.
+
+    The losses call it to skip a second pass checking every entry for NaN.
+    """
     xp = array_namespace(x)
     norm = xp.sqrt(xp.vecdot(x, x))[..., None]  # (..., 1); vecdot makes no (..., D) temporary
     y = x / xp.maximum(norm, xp.asarray(eps, dtype=x.dtype))  # (..., D)

@@ -15,7 +15,7 @@ import numbers
 import array_api_compat
 
 from numclip.backend import array_namespace, as_embedding_pair, as_float_array, as_log_scale
-from numclip.normalize import l2_normalize, l2_normalize_backward
+from numclip.normalize import _l2_normalize, l2_normalize_backward
 from numclip.similarity import _exp_as, _like_scalar
 
 __all__ = ["siglip_loss", "SIGLIP_INIT_LOGIT_SCALE", "SIGLIP_INIT_LOGIT_BIAS"]
@@ -60,9 +60,9 @@ def siglip_loss(image_embeds, text_embeds, logit_scale, logit_bias, *,
     n = image_embeds.shape[0]
     chunk_size = _as_chunk_size(chunk_size, n)
     xp = array_namespace(image_embeds, text_embeds, logit_scale, logit_bias)
-    if normalize:
-        image_embeds, image_cache = l2_normalize(image_embeds)
-        text_embeds, text_cache = l2_normalize(text_embeds)
+    if normalize:  # the pair is validated above
+        image_embeds, image_cache = _l2_normalize(image_embeds)
+        text_embeds, text_cache = _l2_normalize(text_embeds)
     scale = _exp_as(logit_scale, image_embeds.dtype, xp)  # e^s: a float, or a 0-d array
     bias = _as_dtype(logit_bias, image_embeds.dtype, xp)  # b, in the embeddings' dtype
     loss, dimage, dtext, dscale, dbias = _sum_over_tiles(
