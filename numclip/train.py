@@ -29,6 +29,7 @@ from numclip.model import LOSSES, TinyCLIP
 from numclip.optim import AdamW
 from numclip.report import evaluate
 from numclip.text import Vocabulary
+from numclip.threads import blas_threads_for
 
 __all__ = ["TrainConfig", "TrainState", "train", "make_splits",
            "save_checkpoint", "load_checkpoint", "CheckpointError"]
@@ -143,32 +144,39 @@ def train(config: TrainConfig, *, resume: str | Path | None = None,
     state = load_checkpoint(resume, expect=config) if resume else new_state(config, train_set)
     pixels = train_set.pixels()  # (n, P)
     tokens = state.vocab.features(train_set.captions)  # (n, V)
-    n, b = len(train_set), config.batch_size
     bar = tqdm(range(state.epoch, config.epochs), desc="training", unit="epoch",
                disable=quiet or rank != 0 or not sys.stderr.isatty(), initial=state.epoch,
                total=config.epochs)
-    for epoch in bar:
-        order = np.random.default_rng([config.seed, epoch]).permutation(n)
-        losses, correct = [], 0
-        for start in range(0, n - b + 1, b):  # full batches only: every step sees B - 1 negatives
-            idx = order[start:start + b]
-            if comm is None:
-                loss, grads = state.model.loss_and_grads(pixels[idx], tokens[idx])
-            else:  # every rank cut the same idx; each computes with its B / R pairs
-                mine = dist.shard_rows(idx, comm)
-                loss, grads = dist.distributed_loss_and_grads(state.model, pixels[mine],
-                                                              tokens[mine], comm)
-            state.optimizer.step(state.model.params, grads)
-            losses.append(float(loss))
-            correct += _in_batch_correct(state.model, pixels[idx], tokens[idx])
-        state.epoch = epoch + 1
-        record(state, loss=float(np.mean(losses)), accuracy=correct / (len(losses) * b),
-               splits=splits)
-        bar.set_postfix(loss=f"{state.history['loss'][-1]:.3f}",
-                        scale=f"{state.history['scale'][-1]:.1f}")
-        if out is not None and rank == 0:
-            save_checkpoint(out, state)
+    # the tiny model's products are far too small for several BLAS threads (numclip.threads)
+    with blas_threads_for(config.batch_size * max(pixels.shape[1], tokens.shape[1])
+                          * config.embed_dim):
+        for epoch in bar:
+            loss, accuracy = _train_epoch(state, epoch, pixels, tokens, comm)
+            state.epoch = epoch + 1
+            record(state, loss=loss, accuracy=accuracy, splits=splits)
+            bar.set_postfix(loss=f"{loss:.3f}", scale=f"{state.history['scale'][-1]:.1f}")
+            if out is not None and rank == 0:
+                save_checkpoint(out, state)
     return state
+
+
+def _train_epoch(state: TrainState, epoch: int, pixels, tokens, comm) -> tuple[float, float]:
+    """One pass over the training set in the epoch's own shuffle; (mean loss, in-batch top-1)."""
+    n, b = len(pixels), state.config.batch_size
+    order = np.random.default_rng([state.config.seed, epoch]).permutation(n)
+    losses, correct = [], 0
+    for start in range(0, n - b + 1, b):  # full batches only: every step sees B - 1 negatives
+        idx = order[start:start + b]
+        if comm is None:
+            loss, grads = state.model.loss_and_grads(pixels[idx], tokens[idx])
+        else:  # every rank cut the same idx; each computes with its B / R pairs
+            mine = dist.shard_rows(idx, comm)
+            loss, grads = dist.distributed_loss_and_grads(state.model, pixels[mine],
+                                                          tokens[mine], comm)
+        state.optimizer.step(state.model.params, grads)
+        losses.append(float(loss))
+        correct += _in_batch_correct(state.model, pixels[idx], tokens[idx])
+    return float(np.mean(losses)), correct / (len(losses) * b)
 
 
 def _in_batch_correct(model, pixels, tokens) -> int:
