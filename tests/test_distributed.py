@@ -357,6 +357,11 @@ def test_numclip_train_distributed_matches_one_process(mpiexec):
     lines = [line for line in split.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 1, f"only rank 0 reports, got:\n{split.stdout}"
     want, got = json.loads(single.stdout.splitlines()[-1]), json.loads(lines[0])
+    # float32 parameters of the two runs can differ by up to Adam's step at a coordinate
+    # whose gradient is as small as its rounding (tests/mpi/check_training.py), but such a
+    # coordinate moves the loss only to second order: its gradient is ~0. The loss and the
+    # scale therefore agree to float32 rounding of a mean of 39 steps' products, far under
+    # 1e-4; accuracy counts an image whose top two scores are that close the other way.
     assert got["final_loss"] == pytest.approx(want["final_loss"], rel=1e-4)
     assert got["scale"] == pytest.approx(want["scale"], rel=1e-4)
     for key in ("zero_shot_seen", "zero_shot_heldout"):

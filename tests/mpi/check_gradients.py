@@ -16,6 +16,13 @@ import numclip
 from numclip import distributed as dist
 from numclip.model import TinyCLIP
 
+# Relative to the largest entry of each result. Every value here comes through at most
+# four rounded stages (normalize, the logit products, exp and the row/column sums, the
+# gradient products), each a sum of n <= 12 terms whose error is at most n * u of the sum
+# of the terms' magnitudes (Higham, Accuracy and Stability, section 3.1): u = 2^-53 or
+# 2^-24. With unit-scale random data those sums are within a few times the largest entry,
+# so 4 * 12 * u * (a factor 8 for that) gives 2e-14 (float64) and 1.1e-5 (float32);
+# the tolerances round up, and hold whatever order a CPU's BLAS kernel sums in.
 RTOL = {"float64": 1e-12, "float32": 2e-5}
 
 
