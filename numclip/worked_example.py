@@ -23,7 +23,7 @@ from numclip.similarity import logit_matrix
 from numclip.softmax import log_softmax, logsumexp, softmax
 
 __all__ = ["IMAGE_EMBEDS", "TEXT_EMBEDS", "TAU", "LABELS", "PAGE",
-           "compute", "compare_with_page", "errata", "to_json"]
+           "compute", "compare_with_page", "errata", "to_json", "walkthrough"]
 
 LABELS = ("cat", "dog", "bird")
 IMAGE_EMBEDS = np.array([[1.0, 0.0, 0.0],
@@ -55,7 +55,12 @@ def compute(normalized: bool = False) -> dict:
     Args:
         normalized: L2-normalize the embeddings first (what CLIP does and
             what the page assumes has happened); ``False`` reproduces the page.
+
+    Raises:
+        TypeError: ``normalized`` is not a bool.
     """
+    if not isinstance(normalized, bool | np.bool_):
+        raise TypeError(f"normalized must be True or False, got {normalized!r}")
     image, text = IMAGE_EMBEDS, TEXT_EMBEDS
     if normalized:
         image, _ = l2_normalize(image)
@@ -107,7 +112,13 @@ def agrees(printed: str, value: float) -> bool:
 
 
 def compare_with_page(result: dict | None = None) -> list[dict]:
-    """One row per number printed on the page: where, printed, computed, agrees."""
+    """One row per number printed on the page: where, printed, computed, agrees.
+
+    ``result`` is what ``compute()`` returns (computed when ``None``); otherwise a
+    ``TypeError`` or ``ValueError`` says what is missing.
+    """
+    if result is not None:
+        _check_result(result)
     result = compute() if result is None else result
     rows = []
     for key, printed in PAGE.items():
@@ -124,14 +135,22 @@ def errata(result: dict | None = None) -> list[dict]:
     """What the page gets wrong or leaves misleading, with computed corrections.
 
     Each entry has ``id``, ``claim``, ``page_value``, ``correct_value``,
-    ``explanation`` and ``where`` (the ``PAGE`` keys and indices it covers).
+    ``explanation`` and ``where``: the ``(PAGE key, index)`` of each printed number it
+    concerns.  Those are the numbers that disagree with numclip, and for E4 the zeros that
+    agree to the printed precision but are misleading.  An erratum about a claim with no
+    printed number (E1: unit length, E7: a fixed temperature) has ``where == []``.
+    ``result`` is what ``compute()`` returns (computed when ``None``).
     """
+    if result is not None:
+        _check_result(result)
     r = compute() if result is None else result
     p = r["softmax_image_to_text"]
     sums = r["row_sum_exp"]
     pii = np.diagonal(p)
     log10_terms = np.log10(pii)
-    small = p[~np.eye(3, dtype=bool) & (p < 5e-5)]
+    # the probabilities the page prints as "0": right to 4 decimals, but not zero
+    zeros = [i for i in np.ndindex(p.shape) if PAGE["softmax_image_to_text"][i[0]][i[1]] == "0"]
+    small = np.array([p[i] for i in zeros])
     return [
         {"id": "E1", "claim": "the embeddings are already unit length",
          "page_value": "norm 1 for every embedding",
@@ -158,7 +177,7 @@ def errata(result: dict | None = None) -> list[dict]:
          "correct_value": f"between {small.min():.2e} and {small.max():.2e}",
          "explanation": "Softmax is never exactly 0. The entries are right to the page's "
                         "precision, but they are what the loss pushes down during training.",
-         "where": []},
+         "where": [("softmax_image_to_text", i) for i in zeros]},
         {"id": "E5", "claim": "L(I_i -> T_i) = log(p_ii), negative",
          "page_value": "-0.0000, -0.0004, -0.0001",
          "correct_value": ", ".join(f"{v:.4f}" for v in r["pair_loss_image_to_text"]),
@@ -186,8 +205,141 @@ def errata(result: dict | None = None) -> list[dict]:
 
 def to_json(result: dict) -> dict:
     """``result`` with arrays as lists and the errata attached, ready for ``json.dumps``."""
+    _check_result(result)
     out = {k: (v.tolist() if isinstance(v, np.ndarray) else v)
            for k, v in result.items() if k != "grads"}
     out["grads"] = {k: np.asarray(v).tolist() for k, v in result["grads"].items()}
     out["errata"] = [{k: v for k, v in e.items() if k != "where"} for e in errata()]
     return out
+
+
+OK, BAD = "ok", "XX"  # ASCII marks: they survive any terminal encoding
+
+
+def walkthrough(result: dict) -> str:
+    """The step-by-step text that ``numclip example`` prints.
+
+    Args:
+        result: what ``compute()`` returns.  For the page's raw example each printed
+            number stands beside numclip's, marked ``ok`` (agrees to the printed
+            precision) or ``XX`` (does not), followed by ``[E#]`` where an erratum
+            concerns it; every erratum listed at the end is marked at least once above
+            it.  For ``compute(normalized=True)`` a ``raw`` column gives numclip's value
+            for the page's unnormalized vectors instead, and the norms are shown before
+            and after normalization.
+
+    Returns:
+        The text, lines joined by ``"\\n"``, without a trailing newline.
+
+    Raises:
+        TypeError: ``result`` is not a dict.
+        ValueError: ``result`` lacks keys that ``compute()`` returns.
+    """
+    _check_result(result)
+    with np.printoptions(precision=4, suppress=True):  # local: never change the caller's
+        return "\n".join(_walkthrough_lines(result))
+
+
+def _check_result(result) -> None:
+    """Raise unless ``result`` looks like what ``compute()`` returns."""
+    if not isinstance(result, dict):
+        raise TypeError("result must be the dict that compute() returns, "
+                        f"got {type(result).__name__}")
+    missing = sorted(set(compute()) - set(result))  # a 3x3 example: cheap to recompute
+    if missing:
+        raise ValueError(f"result must be the dict that compute() returns; it lacks {missing}")
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.8g}"  # enough digits to see both the rounding and the truncation
+
+
+def _walkthrough_lines(result: dict) -> list[str]:
+    lines = []
+    say = lines.append
+    normalized = bool(result["normalized"])
+    raw = compute(normalized=False) if normalized else None
+    rows = {} if normalized else {(r["key"], r["index"]): r for r in compare_with_page(result)}
+    notes = {} if normalized else {w: e["id"] for e in errata(result) for w in e["where"]}
+
+    def row(name, value, raw_value=None, key=None, index=()):
+        page = rows.get((key, index))
+        if raw is not None:
+            say(f"    {name:<14} {_fmt(raw_value):>14}  {_fmt(value):>14}")
+        elif page is None:
+            say(f"    {name:<14} {'':>14}  {_fmt(value):>14}")
+        else:
+            note = notes.get((key, index), None if page["agrees"] else "?")
+            mark = (OK if page["agrees"] else BAD) + (f" [{note}]" if note else "")
+            say(f"    {name:<14} {page['printed']:>14}  {_fmt(value):>14}  {mark}")
+
+    def table(key, label):
+        values = np.asarray(result[key])
+        raw_values = None if raw is None else np.asarray(raw[key])
+        for index in np.ndindex(values.shape):
+            name = f"{label}[{','.join(str(i + 1) for i in index)}]" if index else label
+            row(name, values[index], None if raw is None else raw_values[index], key, index)
+
+    def header():
+        say(f"    {'':<14} {'raw' if normalized else 'page':>14}  {'numclip':>14}")
+
+    say("The course page's worked example, recomputed by numclip (float64)")
+    say("=" * 66)
+    if normalized:
+        say("Variant: embeddings L2-normalized first, as CLIP does. The 'raw' column")
+        say("is numclip's value for the page's unnormalized vectors, for comparison.")
+    else:
+        say(f"Each printed number of the page beside numclip's: '{OK}' agrees to the")
+        say(f"page's printed precision, '{BAD}' does not; [E#] names the erratum below")
+        say("that concerns it.")
+    say("")
+    say("Setup: 3 pairs (cat, dog, bird), tau = 0.07, logit_scale = log(1/tau) = "
+        f"{result['logit_scale']:.6f}")
+    say(f"    I = {result['image_embeds'].tolist()}")
+    say(f"    T = {np.round(result['text_embeds'], 4).tolist()}")
+    if not normalized:
+        say(f"    {BAD} [E7] the page calls tau a fixed hyperparameter; CLIP learns it")
+    say("")
+    if normalized:
+        say("1. Normalize: divide each row by its length. Its norm before ('raw') and after:")
+        header()
+        for name, embeds, raw_norms in (("I", "image_embeds", "image_norms"),
+                                        ("T", "text_embeds", "text_norms")):
+            after = np.linalg.norm(result[embeds], axis=1)
+            for i, (before, now) in enumerate(zip(result[raw_norms], after, strict=True)):
+                row(f"|{name}_{i + 1}|", now, before)
+    else:
+        say("1. Normalize. The page assumes unit length; the norms are")
+        say(f"    |I_i| = {result['image_norms']}   |T_i| = {result['text_norms']}")
+        say(f"    {BAD} [E1] the text embeddings are not unit length")
+    say("")
+    say("2. Logits S = exp(logit_scale) * I @ T.T, shape (3, 3)")
+    header()
+    table("logits_per_image", "S")
+    say("")
+    say("3. Softmax over each row (image -> text)")
+    say("    sum_j exp(S_ij)")
+    table("row_sum_exp", "sum")
+    say("    p(T_j | I_i)")
+    table("softmax_image_to_text", "p")
+    say("")
+    say("4. Loss terms -log p(T_i | I_i) and their mean L(I->T)")
+    table("pair_loss_image_to_text", "L_i")
+    table("loss_image_to_text", "L(I->T)")
+    say("")
+    say("5. What the page only mentions: text -> image uses S.T")
+    say("    p(I_j | T_i)")
+    table("softmax_text_to_image", "p")
+    table("pair_loss_text_to_image", "L_i")
+    table("loss_text_to_image", "L(T->I)")
+    say("")
+    say("6. Symmetric CLIP loss L = (L(I->T) + L(T->I)) / 2")
+    table("loss", "L")
+    if not normalized:
+        say("")
+        say("Errata for the course page")
+        say("-" * 26)
+        for e in errata(result):
+            say(f"[{e['id']}] {e['claim']}: page {e['page_value']}; correct {e['correct_value']}.")
+            say(f"     {e['explanation']}")
+    return lines

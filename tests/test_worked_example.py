@@ -6,6 +6,7 @@ precision) and a 40-digit mpmath computation that shares no code with numclip.
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -100,10 +101,17 @@ def test_the_text_embeddings_are_not_unit_length():
 
 
 def test_every_disagreement_with_the_page_has_an_erratum_and_vice_versa():
-    wrong = {(r["key"], r["index"]) for r in we.compare_with_page() if not r["agrees"]}
-    covered = {w for e in we.errata() for w in e["where"]}
-    assert wrong == covered
+    rows = {(r["key"], r["index"]): r for r in we.compare_with_page()}
+    wrong = {w for w, r in rows.items() if not r["agrees"]}
+    covered = [w for e in we.errata() for w in e["where"]]
+    assert len(covered) == len(set(covered)), "a printed number has two errata"
+    assert wrong <= set(covered)
     assert len(wrong) == 7
+    # the covered numbers that agree are E4's: the probabilities printed as 0, which are not 0
+    e4 = next(e for e in we.errata() if e["id"] == "E4")
+    assert set(covered) - wrong == set(e4["where"])
+    assert {rows[w]["printed"] for w in e4["where"]} == {"0"} and len(e4["where"]) == 4
+    assert all(0 < RAW[key][index] < 5e-5 for key, index in e4["where"])
 
 
 def test_errata_have_the_promised_fields():
@@ -132,18 +140,75 @@ def test_cli_json_normalized_variant(capsys):
     assert out["loss"] == pytest.approx(float(oracle(True)["loss"]), rel=1e-13)
 
 
-def test_cli_walkthrough_marks_each_page_value(capsys):
-    assert main(["example"]) == 0
-    text = capsys.readouterr().out
+def test_walkthrough_marks_each_page_value():
+    text = we.walkthrough(RAW)
     assert text.count(" ok") == 18
-    assert text.count("XX [E") == 7 + 1  # seven page numbers, and the unit-length claim [E1]
-    for e in we.errata():
-        assert f"[{e['id']}]" in text
+    assert text.count("ok [E4]") == 4  # the zeros: right to 4 decimals, yet not zero
+    # seven page numbers, and two claims with no printed number: unit length [E1], fixed tau [E7]
+    assert text.count("XX [E") == 7 + 2
     assert "0.00036128092" in text and "383523.56" in text
 
 
-def test_cli_normalized_walkthrough(capsys):
-    assert main(["example", "--normalized"]) == 0
-    text = capsys.readouterr().out
-    assert "raw" in text and "XX" not in text
+def test_every_erratum_listed_is_marked_above_the_list():
+    body, listed = we.walkthrough(RAW).split("Errata for the course page")
+    ids = re.findall(r"^\[(E\d+)\]", listed, flags=re.MULTILINE)
+    assert ids == [e["id"] for e in we.errata()]
+    unmarked = [i for i in ids if not re.search(rf"\b(ok|XX) \[{i}\]", body)]
+    assert not unmarked, f"errata listed but marked on no line above: {unmarked}"
+
+
+def test_normalized_walkthrough_shows_the_norms_before_and_after():
+    text = we.walkthrough(NORMALIZED)
+    assert "raw" in text and "XX" not in text and "Errata" not in text
     assert f"{NORMALIZED['loss']:.8g}" in text
+    step1 = text.split("1. Normalize")[1].split("2. Logits")[0]
+    for name, norms in (("I", RAW["image_norms"]), ("T", RAW["text_norms"])):
+        for i, before in enumerate(norms):
+            line = re.search(rf"\|{name}_{i + 1}\|\s+(\S+)\s+(\S+)\s*$", step1, re.MULTILINE)
+            assert line, f"no norm line for {name}_{i + 1}:\n{step1}"
+            assert float(line[1]) == pytest.approx(before, rel=1e-8)  # printed to 8 digits
+            assert float(line[2]) == 1.0  # unit length, to the 8 digits printed
+
+
+@pytest.mark.parametrize("argv, result", [(["example"], RAW),
+                                          (["example", "--normalized"], NORMALIZED)])
+def test_cli_example_prints_the_walkthrough(capsys, argv, result):
+    assert main(argv) == 0
+    assert capsys.readouterr().out == we.walkthrough(result) + "\n"
+
+
+def test_walkthrough_leaves_the_print_options_alone():
+    before = np.get_printoptions()
+    we.walkthrough(RAW)
+    assert np.get_printoptions() == before
+
+
+# Bad input: (function, args, error, words the message must contain)
+BAD_INPUT = [
+    (we.compute, ("yes",), TypeError, ["normalized", "True or False"]),
+    (we.compute, (None,), TypeError, ["normalized", "True or False"]),
+    (we.compare_with_page, ([1, 2],), TypeError, ["result", "compute()", "list"]),
+    (we.compare_with_page, ({"loss": 1.0},), ValueError, ["result", "compute()", "lacks"]),
+    (we.errata, ("r",), TypeError, ["result", "compute()", "str"]),
+    (we.errata, ({},), ValueError, ["result", "lacks", "softmax_image_to_text"]),
+    (we.to_json, (None,), TypeError, ["result", "compute()", "NoneType"]),
+    (we.to_json, ({"normalized": False},), ValueError, ["result", "lacks", "grads"]),
+    (we.walkthrough, (None,), TypeError, ["result", "compute()", "NoneType"]),
+    (we.walkthrough, (RAW["softmax_image_to_text"],), TypeError, ["result", "ndarray"]),
+    (we.walkthrough, ({k: v for k, v in RAW.items() if k != "loss"},), ValueError,
+     ["result", "lacks", "'loss'"]),
+]
+
+
+@pytest.mark.parametrize("func, args, error, words", BAD_INPUT,
+                         ids=lambda v: getattr(v, "__name__", None))
+def test_bad_input_raises_a_clear_error(func, args, error, words):
+    with pytest.raises(error) as info:
+        func(*args)
+    for word in words:
+        assert word in str(info.value), f"{func.__name__}: {word!r} not in {info.value}"
+
+
+def test_every_public_function_has_bad_input_rows():
+    functions = {n for n in we.__all__ if callable(getattr(we, n))}
+    assert functions == {f.__name__ for f, *_ in BAD_INPUT}
