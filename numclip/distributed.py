@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Mapping
 
 import numpy as np
 
-from numclip.backend import array_namespace, as_matrix, to_numpy
+from numclip.backend import array_namespace, as_embedding_pair, as_float_array, as_matrix, to_numpy
 from numclip.losses import cross_entropy
 from numclip.model import _check_width
 from numclip.normalize import l2_normalize, l2_normalize_backward
@@ -84,6 +85,7 @@ def abort_on_error(comm):
     others wait forever in their next collective.  With one rank, the
     exception propagates unchanged.
     """
+    _check_comm(comm)
     try:
         yield
     except Exception as err:
@@ -104,8 +106,14 @@ def shard_rows(batch, comm):
     Returns:
         the ``B / R`` rows of rank ``r``.
     """
-    rank, size = comm.Get_rank(), comm.Get_size()
-    b = len(batch) if isinstance(batch, list | tuple) else batch.shape[0]
+    rank, size = _check_comm(comm)
+    if isinstance(batch, list | tuple):
+        b = len(batch)
+    elif len(getattr(batch, "shape", ())) >= 1:
+        b = batch.shape[0]
+    else:
+        raise TypeError("batch must be a list, a tuple or an array with at least one axis, "
+                        f"got {type(batch).__name__}")
     if b % size:
         raise ValueError(f"a global batch of {b} pairs does not split evenly over {size} "
                          f"ranks; choose a batch size that is a multiple of {size}")
@@ -128,6 +136,7 @@ def gather_rows(x, comm):
         ``(R n, D)`` array in ``x``'s library and dtype; rows ``[r n, (r+1) n)`` are rank r's.
     """
     x = as_matrix(x, "x")
+    _check_comm(comm)
     xp = array_namespace(x)
     host = _host(x)  # (n, D) contiguous NumPy
     _check_same_shape_everywhere(host, comm)
@@ -155,7 +164,7 @@ def gather_rows_backward(dgathered, comm):
     """
     dgathered = as_matrix(dgathered, "dgathered")
     xp = array_namespace(dgathered)
-    size = comm.Get_size()
+    _, size = _check_comm(comm)
     if dgathered.shape[0] % size:
         raise ValueError(f"dgathered must have a multiple of {size} rows (one block per "
                          f"rank), got shape {tuple(dgathered.shape)}")
@@ -175,14 +184,20 @@ def allreduce_sum(arrays: dict, comm) -> dict:
     Returns:
         a dict with the same keys, each value of the type, shape and dtype given.
     """
+    _check_comm(comm)
+    if not isinstance(arrays, Mapping):
+        raise TypeError(f"arrays must be a dict of name -> array, got {type(arrays).__name__}")
+    for key, value in arrays.items():
+        _check_summable(value, f"arrays[{key!r}]")
     summed = {k: _allreduce(arrays[k], comm) for k in sorted(arrays)}  # same order everywhere
     return {k: summed[k] for k in arrays}
 
 
 def allreduce_mean(arrays: dict, comm) -> dict:
     """Average each value over all ranks: :func:`allreduce_sum` divided by the rank count."""
-    size = comm.Get_size()
-    return {k: v / size for k, v in allreduce_sum(arrays, comm).items()}
+    summed = allreduce_sum(arrays, comm)
+    _, size = _check_comm(comm)
+    return {k: v / size for k, v in summed.items()}
 
 
 def local_clip_loss(image_embeds, text_embeds, logit_scale, comm, *, normalize: bool = True):
@@ -217,13 +232,11 @@ def local_clip_loss(image_embeds, text_embeds, logit_scale, comm, *, normalize: 
             of the global gradient that this rank holds) and ``"logit_scale"``
             (``dL/ds``, the same on every rank).
     """
-    image_embeds = as_matrix(image_embeds, "image_embeds")
-    text_embeds = as_matrix(text_embeds, "text_embeds")
-    if image_embeds.shape[0] != text_embeds.shape[0]:
-        raise ValueError("image_embeds and text_embeds must hold the same number of pairs n, "
-                         f"got {image_embeds.shape[0]} and {text_embeds.shape[0]}")
+    image_embeds, text_embeds = as_embedding_pair(image_embeds, text_embeds, paired=True)
+    if not isinstance(normalize, bool):
+        raise TypeError(f"normalize must be True or False, got {normalize!r}")
     xp = array_namespace(image_embeds, text_embeds)
-    rank, size = comm.Get_rank(), comm.Get_size()
+    rank, size = _check_comm(comm)
     n = image_embeds.shape[0]
     if normalize:
         image_embeds, image_cache = l2_normalize(image_embeds)
@@ -266,7 +279,11 @@ def distributed_loss_and_grads(model, pixels, token_features, comm):
         loss (0-d) and grads (the keys and shapes of ``model.params``) of the
         global batch, the same on every rank.
     """
-    params = model.params
+    params = getattr(model, "params", None)
+    if not isinstance(params, Mapping) or not {"image_proj", "text_proj", "logit_scale"} <= set(
+            params):
+        raise TypeError("model must be a TinyCLIP (params image_proj, text_proj, logit_scale), "
+                        f"got {type(model).__name__}")
     pixels = as_matrix(pixels, "pixels")
     token_features = as_matrix(token_features, "token_features")
     _check_width("pixels", pixels, params["image_proj"])
@@ -283,6 +300,23 @@ def distributed_loss_and_grads(model, pixels, token_features, comm):
 
 
 # ----------------------------------------------------------------------------- helpers
+
+def _check_comm(comm) -> tuple[int, int]:
+    """(rank, size) of ``comm``, or a TypeError saying what a communicator is."""
+    if not all(callable(getattr(comm, m, None)) for m in ("Get_rank", "Get_size", "Allreduce")):
+        raise TypeError("comm must be an MPI communicator (numclip.distributed.world() or "
+                        f"SingleProcessComm()), got {type(comm).__name__}")
+    return comm.Get_rank(), comm.Get_size()
+
+
+def _check_summable(value, name: str) -> None:
+    """A Python real number or a float array of finite values: what a gradient can be."""
+    if type(value) in (int, float):
+        if not np.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value}")
+        return
+    as_float_array(value, name)
+
 
 def _host(x) -> np.ndarray:
     """``x`` as a C-contiguous NumPy array (at least 1-d), the form MPI buffers take."""

@@ -225,18 +225,73 @@ def test_shard_rows_splits_the_global_batch_in_rank_order():
         run_ranks(2, lambda c: dist.shard_rows(np.arange(5), c))
 
 
-def test_bad_input_raises_clear_errors():
-    comm = dist.SingleProcessComm()
-    with pytest.raises(ValueError, match="same number of pairs"):
-        dist.local_clip_loss(np.ones((3, 2)), np.ones((2, 2)), 1.0, comm)
-    with pytest.raises(ValueError, match="dgathered must have a multiple of 2 rows"):
-        run_ranks(2, lambda c: dist.gather_rows_backward(np.ones((3, 2)), c))
-    with pytest.raises(ValueError, match="x contains NaN"):
-        dist.gather_rows(np.full((2, 2), np.nan), comm)
-    model = TinyCLIP.create(5, 3, 4)
-    with pytest.raises(ValueError, match="pixels must have 5 columns"):
-        dist.distributed_loss_and_grads(model, np.ones((2, 4), np.float32),
-                                        np.ones((2, 3), np.float32), comm)
+_COMM = dist.SingleProcessComm()
+_MODEL = TinyCLIP.create(5, 3, 4)
+_F32 = np.ones((2, 3), np.float32)
+
+# (function, args, kwargs, error, words the message must contain): every public function
+# that takes arguments has rows; test_every_public_function_has_bad_input_rows checks that.
+BAD_INPUT = [
+    (dist.abort_on_error, (None,), {}, TypeError, "comm must be an MPI communicator"),
+    (dist.shard_rows, (None, _COMM), {}, TypeError, "batch must be a list, a tuple or an array"),
+    (dist.shard_rows, (np.ones((4, 2)), "comm"), {}, TypeError, "comm must be an MPI"),
+    (dist.shard_rows, (np.ones(3), ThreadComm(0, 2, {})), {}, ValueError,
+     "does not split evenly over 2 ranks"),
+    (dist.gather_rows, (np.ones((4, 2)), None), {}, TypeError, "comm must be an MPI"),
+    (dist.gather_rows, (np.full((2, 2), np.nan), _COMM), {}, ValueError, "x contains NaN"),
+    (dist.gather_rows, (np.ones(3), _COMM), {}, ValueError, "x must be 2-D"),
+    (dist.gather_rows_backward, (np.ones((3, 2)), ThreadComm(0, 2, {})), {}, ValueError,
+     "dgathered must have a multiple of 2 rows"),
+    (dist.gather_rows_backward, (np.ones((2, 2)), object()), {}, TypeError, "comm must be"),
+    (dist.gather_rows_backward, ("rows", _COMM), {}, TypeError, "dgathered must be an array"),
+    (dist.allreduce_sum, ([1.0, 2.0], _COMM), {}, TypeError, "arrays must be a dict"),
+    (dist.allreduce_sum, ({"a": "x"}, _COMM), {}, TypeError, "arrays['a'] must be an array"),
+    (dist.allreduce_sum, ({"a": float("nan")}, _COMM), {}, ValueError,
+     "arrays['a'] must be finite"),
+    (dist.allreduce_sum, ({"a": np.ones(2, int)}, _COMM), {}, TypeError, "floating dtype"),
+    (dist.allreduce_sum, ({"a": True}, _COMM), {}, TypeError, "arrays['a'] must be an array"),
+    (dist.allreduce_sum, ({"a": 1.0}, None), {}, TypeError, "comm must be"),
+    (dist.allreduce_mean, (None, _COMM), {}, TypeError, "arrays must be a dict"),
+    (dist.allreduce_mean, ({"g": np.full(2, np.inf)}, _COMM), {}, ValueError,
+     "arrays['g'] contains NaN or infinite"),
+    (dist.local_clip_loss, (np.ones((3, 2)), np.ones((2, 2)), 1.0, _COMM), {}, ValueError,
+     "same number of pairs"),
+    (dist.local_clip_loss, (np.ones((2, 3)), np.ones((2, 4)), 1.0, _COMM), {}, ValueError,
+     "same width D"),
+    (dist.local_clip_loss, (np.ones((2, 3)), _F32, 1.0, _COMM), {}, TypeError, "share a dtype"),
+    (dist.local_clip_loss, (_F32, _F32, 1.0, _COMM), {"normalize": "yes"}, TypeError,
+     "normalize must be True or False"),
+    (dist.local_clip_loss, (_F32, _F32, float("nan"), _COMM), {}, ValueError,
+     "logit_scale must be finite"),
+    (dist.local_clip_loss, (_F32, _F32, 1.0, None), {}, TypeError, "comm must be"),
+    (dist.distributed_loss_and_grads, (None, np.ones((2, 5)), np.ones((2, 3)), _COMM), {},
+     TypeError, "model must be a TinyCLIP"),
+    (dist.distributed_loss_and_grads, (_MODEL, np.ones((2, 4), np.float32), _F32, _COMM), {},
+     ValueError, "pixels must have 5 columns"),
+    (dist.distributed_loss_and_grads, (_MODEL, np.ones((2, 5), np.float32), [[1, 2, 3]] * 2,
+                                       _COMM), {}, TypeError, "token_features has dtype float64"),
+]
+
+
+@pytest.mark.parametrize("fn, args, kwargs, error, words", BAD_INPUT,
+                         ids=[f"{row[0].__name__}-{i}" for i, row in enumerate(BAD_INPUT)])
+def test_bad_input_raises_clear_errors(fn, args, kwargs, error, words):
+    with pytest.raises(error) as info:
+        result = fn(*args, **kwargs)
+        if hasattr(result, "__enter__"):  # a context manager checks when entered
+            with result:
+                pass
+    assert words in str(info.value)
+
+
+def test_every_public_function_has_bad_input_rows():
+    import inspect
+
+    covered = {row[0].__name__ for row in BAD_INPUT}
+    takes_arguments = {name for name in dist.__all__
+                       if inspect.isfunction(getattr(dist, name))
+                       and inspect.signature(getattr(dist, name)).parameters}
+    assert takes_arguments - covered == set()
 
 
 def test_allreduce_keeps_types_and_keys():
