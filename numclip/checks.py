@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,6 +83,7 @@ def _run(check_name: str, student_fn, cases: list[_Case], *, labels: tuple[str, 
          scalar: bool = False, hint: Callable | None = None, nonfinite_hint: Callable | None = None,
          verbose: bool = False, quiet: bool = False) -> bool:
     """Run ``student_fn`` on every case, print one verdict, return whether all passed."""
+    _check_flags(check_name, verbose=verbose, quiet=quiet)
     say = (lambda text: None) if quiet else _say
     fn_name = getattr(student_fn, "__name__", "your function")
     if not callable(student_fn):
@@ -125,6 +126,12 @@ def _run(check_name: str, student_fn, cases: list[_Case], *, labels: tuple[str, 
         return False
     say(f"✓ {check_name}: all {len(cases)} cases passed")
     return True
+
+
+def _check_flags(check_name: str, **flags) -> None:
+    for flag, value in flags.items():
+        if not isinstance(value, bool):
+            raise TypeError(f"{check_name}: {flag} must be True or False, got {value!r}")
 
 
 def _check_outputs(out, case: _Case, labels, scalar):
@@ -755,6 +762,10 @@ def check_all(functions: dict, *, verbose: bool = False, quiet: bool = False) ->
     Returns:
         True if every checker passed, False otherwise.
     """
+    if not isinstance(functions, Mapping):
+        raise TypeError("functions must be a dict of name -> function, e.g. globals(); "
+                        f"got {type(functions).__name__}")
+    _check_flags("check_all", verbose=verbose, quiet=quiet)
     passed = True
     for name, checker in CHECKERS.items():
         if name not in functions:

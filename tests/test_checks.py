@@ -480,3 +480,29 @@ def test_ascii_console_fallback(capsys, monkeypatch):
     monkeypatch.setattr("builtins.print", strict_print)
     assert checks.check_softmax(softmax) is True
     assert printed == ["PASS check_softmax: all 6 cases passed"]
+
+
+# (function, args, kwargs, error, words): bad arguments to the checkers themselves. A
+# student's *function* that is wrong is a verdict (False), never an exception; a wrong
+# call of a checker is an error that names the argument.
+BAD_INPUT = [
+    *[(getattr(checks, name), (lambda *a: None,), {"verbose": "yes"}, TypeError,
+       "verbose must be True or False") for name in checks.__all__
+      if name.startswith("check_") and name != "check_all"],
+    (checks.check_softmax, (lambda z: z,), {"quiet": 1}, TypeError, "quiet must be True or False"),
+    (checks.check_all, (None,), {}, TypeError, "functions must be a dict of name -> function"),
+    (checks.check_all, ([checks.check_softmax],), {}, TypeError, "functions must be a dict"),
+    (checks.check_all, ({},), {"quiet": "no"}, TypeError, "quiet must be True or False"),
+]
+
+
+@pytest.mark.parametrize("fn, args, kwargs, error, words", BAD_INPUT,
+                         ids=[f"{row[0].__name__}-{i}" for i, row in enumerate(BAD_INPUT)])
+def test_bad_arguments_to_a_checker_raise_clear_errors(fn, args, kwargs, error, words):
+    with pytest.raises(error, match=words):
+        fn(*args, **kwargs)
+
+
+def test_every_public_checker_has_bad_input_rows():
+    covered = {row[0].__name__ for row in BAD_INPUT}
+    assert {name for name in checks.__all__ if callable(getattr(checks, name))} - covered == set()
