@@ -94,7 +94,49 @@ def test_history_zero_shot_series_join_the_accuracy_panel_and_skip_missing_epoch
 def test_history_with_a_zero_loss_keeps_a_linear_axis():
     h = history()
     h["loss"][-1] = 0.0
-    assert plot_history(h).axes[0].get_yscale() == "linear"
+    loss = plot_history(h).axes[0]
+    assert loss.get_yscale() == "linear" and "log" not in loss.get_ylabel()
+
+
+def test_history_says_the_loss_axis_is_logarithmic():
+    loss = plot_history(history()).axes[0]
+    assert loss.get_yscale() == "log" and loss.get_ylabel().endswith("(log scale)")
+
+
+def accuracy_legend(fig):
+    legend = fig.axes[2].get_legend()
+    return [t.get_text() for t in legend.get_texts()], legend.get_title().get_text()
+
+
+def test_history_accuracy_legend_names_each_task_and_its_size():
+    fig = plot_history(history(zero_shot_seen=[0.9] * 5, zero_shot_heldout=[0.8] * 5),
+                       batch_size=256, num_classes=40)
+    labels, note = accuracy_legend(fig)
+    assert labels[0].startswith("in-batch top-1") and "(255 negatives)" in labels[0]
+    assert labels[1].startswith("zero-shot top-1") and "seen" in labels[1]
+    assert labels[2].startswith("zero-shot top-1") and "held-out" in labels[2]
+    assert all("(40 classes)" in label for label in labels[1:])
+    # one line says why the two kinds of accuracy sit so far apart
+    assert "in-batch" in note and "zero-shot" in note and "\n" not in note
+
+
+def test_history_accuracy_legend_explains_itself_without_the_sizes_too():
+    labels, note = accuracy_legend(plot_history(history(zero_shot_seen=[0.9] * 5)))
+    assert "among the batch's captions" in labels[0]
+    assert "among the class prompts" in labels[1]
+    assert "in-batch" in note and "zero-shot" in note
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"batch_size": 1}, ValueError, r"batch_size must be an int >= 2"),
+    ({"batch_size": 2.5}, TypeError, r"batch_size must be an int >= 2 or None, got 2.5"),
+    ({"batch_size": True}, TypeError, r"batch_size must be an int >= 2"),
+    ({"num_classes": 0}, ValueError, r"num_classes must be an int >= 2"),
+    ({"num_classes": "40"}, TypeError, r"num_classes must be an int >= 2 or None, got '40'"),
+])
+def test_history_sizes_must_be_counts(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        plot_history(history(), **kwargs)
 
 
 @pytest.mark.parametrize(("change", "match"), [
@@ -135,23 +177,49 @@ def test_similarity_has_two_heatmaps_with_a_colour_bar_each(tmp_path):
     assert_png(tmp_path / "sim.png", fig)
 
 
-def test_similarity_tick_labels_drop_the_shared_prefix_and_stay_short():
-    captions = ["a photo of a red circle", "a photo of a green square",
-                "a photo of a very long and wordy description of a blue triangle"]
-    fig = plot_similarity(np.eye(3), np.eye(3), captions)
-    ax = fig.axes[0]
-    labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert labels[:2] == ["red circle", "green square"]
-    assert len(labels[2]) <= 20 and labels[2].startswith("…") and labels[2].endswith("triangle")
-    assert '"a photo of a …"' in ax.get_xlabel()  # what was dropped is said
+def caption_ticks(fig):
+    """The caption tick labels of the first heatmap, without their trailing numbers."""
+    return [t.get_text().rsplit("  ", 1)[0] for t in fig.axes[0].get_yticklabels()]
 
 
-def test_similarity_keeps_a_one_letter_shared_prefix_and_cuts_at_word_boundaries():
-    captions = ["a drawing of a red circle", "a photo of a green square in the morning sun"]
-    ax = plot_similarity(np.eye(2), np.eye(2), captions).axes[0]
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["…of a red circle",
-                                                            "…in the morning sun"]
-    assert ax.get_xlabel() == "text j"
+def test_similarity_tick_labels_keep_the_words_that_tell_captions_apart():
+    # what numclip train draws: templates put the class words first, last or in the middle
+    captions = ["two blue triangles on a black background", "a small image showing a cyan circle",
+                "a drawing of three purple triangles", "one yellow bar"]
+    fig = plot_similarity(np.eye(4), np.eye(4), captions)
+    assert caption_ticks(fig) == captions  # whole: 44 characters fit
+    rows = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert rows[0] == "two blue triangles on a black background  1"  # the number of its column
+    after = [ax for ax in fig.axes if ax.images][1]
+    assert [t.get_text() for t in after.get_yticklabels()] == ["1", "2", "3", "4"]
+    assert all([t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "3", "4"]
+               for ax in fig.axes if ax.images)
+
+
+def test_similarity_tick_labels_drop_the_words_all_captions_share_and_say_so():
+    captions = ["a photo of a red circle on a black background",
+                "a photo of a green square on a black background"]
+    fig = plot_similarity(np.eye(2), np.eye(2), captions)
+    assert caption_ticks(fig) == ["red circle", "green square"]
+    said = fig.get_suptitle()
+    assert '"a photo of a …"' in said and '"… on a black background"' in said
+
+
+def test_similarity_cuts_a_too_long_caption_at_its_end_on_a_word_boundary():
+    captions = ["red circle", "green square, which this caption describes at a length "
+                              "no tick label can hold"]
+    labels = caption_ticks(plot_similarity(np.eye(2), np.eye(2), captions))
+    assert labels[0] == "red circle"
+    assert labels[1].startswith("green square, which") and labels[1].endswith("…")
+    assert len(labels[1]) <= 44 and captions[1].startswith(labels[1][:-1])
+    assert labels[1][-2] != " " and captions[1][len(labels[1]) - 1] == " "  # whole words
+
+
+def test_similarity_keeps_a_one_letter_shared_prefix():
+    captions = ["a drawing of a red circle", "a photo of a green square"]
+    fig = plot_similarity(np.eye(2), np.eye(2), captions)
+    assert caption_ticks(fig) == captions
+    assert "captions" not in fig.get_suptitle()
 
 
 def test_similarity_accepts_arrays_of_other_backends():
