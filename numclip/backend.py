@@ -6,9 +6,9 @@ standard: it asks ``xp = array_namespace(x)`` for the module that owns ``x``
 from it.  Only functions that also exist in plain NumPy 2 are used, so a
 student can replace ``xp`` with ``np`` and the code still runs.
 
-The validators below turn bad input into a ``TypeError`` or ``ValueError``
-that names the argument, instead of a NaN or a broadcasting surprise three
-functions later.
+The validators below turn bad input into a ``TypeError`` (the wrong kind of
+thing) or a ``ValueError`` (the right kind, a wrong value) that names the
+argument, instead of a NaN or a broadcasting surprise three functions later.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ __all__ = [
     "as_float_array",
     "as_matrix",
     "as_embedding_pair",
+    "as_real_scalar",
     "as_log_scale",
+    "as_tile_size",
+    "as_bool",
     "temperature_to_logit_scale",
     "logit_scale_to_temperature",
 ]
@@ -36,8 +39,19 @@ def array_namespace(*arrays):
 
     NumPy arrays map to ``array_api_compat.numpy``, which behaves like NumPy 2
     itself; CuPy arrays to ``array_api_compat.cupy``.
+
+    Raises:
+        TypeError: no array among ``arrays``, something that is not an array
+            (a list, None, a string), or arrays of different libraries.
     """
     arrays = [a for a in arrays if type(a) not in (bool, int, float)]  # np.float64 counts
+    if not arrays:
+        raise TypeError("array_namespace needs at least one array, got none "
+                        "(Python scalars do not count)")
+    for a in arrays:
+        if not array_api_compat.is_array_api_obj(a):
+            raise TypeError(f"array_namespace expects arrays (NumPy, CuPy, ...), "
+                            f"got {type(a).__name__}")
     try:
         return array_api_compat.array_namespace(*arrays)
     except TypeError as err:
@@ -45,30 +59,44 @@ def array_namespace(*arrays):
 
 
 def to_numpy(x) -> np.ndarray:
-    """Copy an array from any backend (CuPy on a GPU included) into a NumPy array."""
+    """Copy an array from any backend (CuPy on a GPU included) into a NumPy array.
+
+    Raises:
+        TypeError: ``x`` is not an array, or its library cannot hand it to NumPy.
+    """
     if isinstance(x, np.ndarray | np.generic):
         return np.asarray(x)
     if array_api_compat.is_cupy_array(x):
         return x.get()
     if not array_api_compat.is_array_api_obj(x):
         raise TypeError(f"x must be an array, got {type(x).__name__}")
-    return np.from_dlpack(x)  # array-api-strict and other DLPack producers
+    try:
+        return np.from_dlpack(x)  # array-api-strict and other DLPack producers
+    except (BufferError, RuntimeError, TypeError, ValueError) as err:  # e.g. a GPU tensor
+        raise TypeError(f"x ({type(x).__name__}) cannot be copied to NumPy: {err}") from None
 
 
 def as_float_array(x, name: str):
-    """Return ``x`` as a non-empty floating-point array with only finite values.
+    """Return ``x`` as a non-empty float32 or float64 array with only finite values.
 
-    Lists and tuples become float64 NumPy arrays (so the course page's
-    ``[[1, 0, 0], ...]`` works as typed).  Arrays keep their library and dtype:
-    an integer *array* is rejected rather than silently cast, because its
-    dtype was somebody's choice.
+    Lists and tuples of numbers become float64 NumPy arrays (so the course
+    page's ``[[1, 0, 0], ...]`` works as typed).  Arrays keep their library and
+    dtype: an integer or bool *array* is rejected rather than silently cast,
+    because its dtype was somebody's choice.
+
+    float16 is refused as well: its smallest normal number is 6e-5, so the
+    1e-12 floor of a norm rounds to 0 (a zero row turns into NaN), and the
+    sums of a loss lose most of their digits.  Convert to float32.
+
+    Raises:
+        TypeError: not an array or a list of real numbers; a dtype other than
+            float32 or float64 (integer, bool, complex, object, float16, ...).
+        ValueError: empty, a ragged list, or a NaN or infinite entry.
     """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
     if isinstance(x, list | tuple):
-        try:
-            x = np.asarray(x, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} must be numeric, got a {type(x).__name__} "
-                            "that does not convert to a float array") from None
+        x = _list_as_float64(x, name)
     if not array_api_compat.is_array_api_obj(x):
         raise TypeError(f"{name} must be an array (NumPy, CuPy, ...), "
                         f"got {type(x).__name__}")
@@ -78,9 +106,26 @@ def as_float_array(x, name: str):
     if not xp.isdtype(x.dtype, "real floating"):
         raise TypeError(f"{name} must have a real floating dtype (float32 or float64), "
                         f"got {x.dtype}; convert it first, e.g. x.astype(np.float32)")
+    if xp.finfo(x.dtype).bits < 32:
+        raise TypeError(f"{name} has dtype {x.dtype}, which numclip does not compute in "
+                        "(a norm floor of 1e-12 rounds to 0 in it); use float32: "
+                        "x.astype(np.float32)")
     if not bool(xp.all(xp.isfinite(x))):
         raise ValueError(f"{name} contains NaN or infinite values")
     return x
+
+
+def _list_as_float64(x, name):
+    """A (nested) list of real numbers as a float64 array; bools, strings, None refused."""
+    try:
+        a = np.asarray(x)
+    except ValueError:  # rows of different lengths
+        raise ValueError(f"{name} must be a rectangular list of numbers (every row of one "
+                         "length)") from None
+    if a.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be numeric: a list of real numbers, got a "
+                        f"{type(x).__name__} that converts to dtype {a.dtype}")
+    return np.asarray(a, dtype=np.float64)
 
 
 def as_matrix(x, name: str):
@@ -96,8 +141,10 @@ def as_embedding_pair(image_embeds, text_embeds, *, paired: bool = True):
 
     ``paired=True`` also asks ``M == N``: row ``i`` of each is one image-text pair.
     """
+    paired = as_bool(paired, "paired")
     image_embeds = as_matrix(image_embeds, "image_embeds")
     text_embeds = as_matrix(text_embeds, "text_embeds")
+    array_namespace(image_embeds, text_embeds)  # one library: TypeError if mixed
     if paired and image_embeds.shape[0] != text_embeds.shape[0]:
         raise ValueError("image_embeds and text_embeds must hold the same number of pairs N, "
                          f"got {image_embeds.shape[0]} and {text_embeds.shape[0]}")
@@ -110,44 +157,101 @@ def as_embedding_pair(image_embeds, text_embeds, *, paired: bool = True):
     return image_embeds, text_embeds
 
 
-def as_log_scale(logit_scale, name: str = "logit_scale"):
-    """Validate a log inverse temperature: a finite real Python number or 0-d float array.
+def as_real_scalar(value, name: str):
+    """Validate a finite real scalar: a Python int or float, or a 0-d float array.
 
-    ``exp(logit_scale)`` must also be finite, or every logit would be inf.
+    A Python number comes back as a ``float``; an array (NumPy scalars such as
+    ``np.float32(2.0)`` count as 0-d arrays) comes back as itself, so that a
+    gradient can be returned in the form its parameter came in.  Other numbers
+    (``Fraction``, ``Decimal``) are refused rather than half-supported: pass
+    ``float(value)``.
+
+    Raises:
+        TypeError: a bool, str, None, list, Fraction, ..., or an array whose
+            dtype is not float32/float64.
+        ValueError: an array that is not 0-d, or a value that is not finite.
     """
-    if isinstance(logit_scale, bool) or not (
-        isinstance(logit_scale, numbers.Real) or array_api_compat.is_array_api_obj(logit_scale)
-    ):
-        raise TypeError(f"{name} must be a real number or a 0-d array, "
-                        f"got {type(logit_scale).__name__}")
-    if isinstance(logit_scale, numbers.Real) and not array_api_compat.is_array_api_obj(logit_scale):
-        value = float(logit_scale)
-    else:
-        if logit_scale.ndim != 0:
+    if array_api_compat.is_array_api_obj(value):
+        if value.ndim != 0:
             raise ValueError(f"{name} must be a scalar (0-d array), got shape "
-                             f"{tuple(logit_scale.shape)}")
-        logit_scale = as_float_array(logit_scale, name)
-        value = float(logit_scale)
+                             f"{tuple(value.shape)}")
+        return as_float_array(value, name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        hint = "; convert it with float()" if isinstance(value, numbers.Number) else ""
+        raise TypeError(f"{name} must be a real number (int or float) or a 0-d float array, "
+                        f"got {type(value).__name__}{hint}")
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond float's range
+        value = math.inf
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def as_log_scale(logit_scale, name: str = "logit_scale"):
+    """Validate a log inverse temperature, as :func:`as_real_scalar` does.
+
+    ``exp(logit_scale)`` must also be finite in float32, or every logit would be inf.
+    """
+    logit_scale = as_real_scalar(logit_scale, name)
+    value = float(logit_scale)
     if value > math.log(np.finfo(np.float32).max):
         raise ValueError(f"{name} = {value} makes exp({name}) overflow float32; "
                          "CLIP clamps it at log(100) ≈ 4.605")
     return logit_scale
 
 
-def temperature_to_logit_scale(tau: float) -> float:
+def as_tile_size(value, name: str):
+    """Validate a tile height (rows per block or chunk): ``None`` or a positive int.
+
+    NumPy integers count as ints; bools and floats do not, even ``8.0``.
+
+    Raises:
+        TypeError: not an int (``2.5``, ``"8"``, ``True``).
+        ValueError: an int below 1.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive int or None, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int or None, got {value}")
+    return int(value)
+
+
+def as_bool(value, name: str) -> bool:
+    """Validate an on/off option: ``True`` or ``False`` (NumPy's bools count).
+
+    ``normalize="no"`` is truthy in Python; refusing it beats doing the opposite.
+    """
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
+    return bool(value)
+
+
+def temperature_to_logit_scale(tau) -> float:
     """Return ``log(1 / tau)``, the parametrisation CLIP learns (openai/CLIP).
 
-    The course page's ``tau = 0.07`` gives ``logit_scale ≈ 2.6593``.
+    The course page's ``tau = 0.07`` gives ``logit_scale ≈ 2.6593``.  ``tau`` is a
+    real number as :func:`as_real_scalar` takes it, positive and finite.
     """
-    if isinstance(tau, bool) or not isinstance(tau, numbers.Real):
-        raise TypeError(f"tau must be a real number, got {type(tau).__name__}")
-    if not (math.isfinite(tau) and tau > 0):
-        raise ValueError(f"tau (the temperature) must be positive and finite, got {tau}")
+    tau = float(as_real_scalar(tau, "tau"))
+    if not tau > 0:
+        raise ValueError(f"tau (the temperature) must be positive, got {tau}")
     return -math.log(tau)
 
 
 def logit_scale_to_temperature(logit_scale) -> float:
-    """Return ``tau = exp(-logit_scale)``, the inverse of :func:`temperature_to_logit_scale`."""
-    return math.exp(-float(as_log_scale(logit_scale)))
+    """Return ``tau = exp(-logit_scale)``, the inverse of :func:`temperature_to_logit_scale`.
+
+    Raises ``ValueError`` where ``tau`` would not fit in a float (``logit_scale`` below
+    about -709.78), as well as for what :func:`as_log_scale` refuses.
+    """
+    value = float(as_log_scale(logit_scale))
+    try:
+        return math.exp(-value)
+    except OverflowError:
+        raise ValueError(f"logit_scale = {value} gives tau = exp({-value}), which overflows a "
+                         f"float; logit_scale must be at least {-math.log(np.finfo(float).max)}"
+                         ) from None

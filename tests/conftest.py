@@ -6,6 +6,7 @@ CuPy and a GPU are present.
 """
 
 import importlib
+import inspect
 
 import numpy as np
 import pytest
@@ -60,5 +61,49 @@ BAD_EMBEDDING_PAIRS = [
     (dict(img=np.ones((2, 2), dtype=int), txt=np.ones((2, 2))), TypeError, "floating dtype"),
 ]
 
-# float32 keeps about 7 digits; results are compared to a float64 reference.
+# float32 keeps about 7 digits; results are compared to a float64 reference.  RTOL is
+# 335 u in float32 and 9000 u in float64 (u below): a loose allowance for a few dozen
+# roundings.  The core tests derive their own bounds from U instead; other tests use RTOL.
 RTOL = {"float32": 2e-5, "float64": 1e-12}
+
+# Unit roundoff u: one correctly rounded operation (+, *, /, sqrt) is off by at most u,
+# relatively.  A dot product or a sum of n terms is off by at most about n u times the
+# sum of the terms' sizes (Higham, "Accuracy and Stability of Numerical Algorithms",
+# 3.1), whatever order BLAS or a SIMD loop adds them in: so bounds built from it hold
+# on every CPU, unlike a tolerance measured once on one.
+U = {"float32": 2.0**-24, "float64": 2.0**-53}
+# exp, log and log1p are not correctly rounded: NumPy's SIMD loops, SciPy and CUDA keep
+# them within 4 ulp, which is at most 8 u.
+FN = 8
+
+
+def assert_within(got, want, bound, what="result"):
+    """``|got - want| <= bound`` everywhere (bound may be an array), saying by how much if not."""
+    got, want = np.asarray(numclip.to_numpy(got), np.float64), np.asarray(want, np.float64)
+    error = np.abs(got - want)
+    ratio = float(np.max(error / np.broadcast_to(bound, error.shape)))
+    assert ratio <= 1, f"{what}: off by up to {ratio:.3g} times the derived bound"
+
+
+# ------------------------------------------------------------------- bad-input tables
+# Each core module's tests hold one table of rows bad(fn, *args, error=..., words=...,
+# **kwargs): calling fn(*args, **kwargs) must raise ``error`` (or a subclass) with a
+# message that contains every one of ``words``.
+
+def bad(fn, *args, error, words, **kwargs):
+    words = (words,) if isinstance(words, str) else tuple(words)
+    return pytest.param(fn, args, kwargs, error, words, id=f"{fn.__name__}: {words[0]}")
+
+
+def check_bad_row(fn, args, kwargs, error, words):
+    with pytest.raises(error) as info:
+        fn(*args, **kwargs)
+    missing = [w for w in words if w not in str(info.value)]
+    assert not missing, f"{fn.__name__} raised {info.value!r}, which does not say {missing}"
+
+
+def assert_table_covers(module, table):
+    """Every function in ``module.__all__`` has at least one row in ``table``."""
+    public = {name for name in module.__all__ if inspect.isfunction(getattr(module, name))}
+    covered = {row.values[0].__name__ for row in table}
+    assert public - covered == set(), f"{module.__name__} functions without bad-input rows"
