@@ -108,10 +108,24 @@ def _exp_shift(xp, image, text, scale):
     ``exp`` sees the logits exactly as the product made them.
     """
     n, finfo = image.shape[0], xp.finfo(image.dtype)
-    norms = [math.sqrt(float(xp.max(xp.vecdot(x, x)))) for x in (image, text)]
-    bound = scale * norms[0] * norms[1]
+    bound = scale * _max_norm(xp, image) * _max_norm(xp, text)
     headroom = -math.log(finfo.smallest_normal) - math.log(2.0 * n * n) - 1.0  # 1: rounding
     return max(0.0, bound - headroom)
+
+
+def _max_norm(xp, x):
+    """``max_i |x_i|`` as a Python float, also where ``x_i . x_i`` overflows the dtype.
+
+    Only unnormalized embeddings of norm beyond ``sqrt(max)`` (1.8e19 in float32)
+    take the second way: divide by the largest ``|x_ik|`` before squaring.
+    """
+    with np.errstate(over="ignore"):
+        squares = float(xp.max(xp.vecdot(x, x)))
+    if math.isfinite(squares):
+        return math.sqrt(squares)
+    m = float(xp.max(xp.abs(x)))  # > 0: the squares overflowed
+    u = x / m  # largest entry +-1
+    return m * math.sqrt(float(xp.max(xp.vecdot(u, u))))  # a float64 product: 1e308 is far
 
 
 def _sums_are_exact(xp, row_sum, col_sum, dtype):
