@@ -6,21 +6,35 @@ does) keeps every exponent <= 0, so nothing overflows; log-softmax is then
 ``z - logsumexp(z)``, never ``log(softmax(z))``, which would turn a tiny
 probability into ``log(0) = -inf``.
 Derivations: ``docs/derivations.md#softmax-and-log-softmax``.
+
+Every function here raises ``TypeError`` for the wrong kind of argument (an
+integer or float16 array, ``axis=1.5``, ``keepdims="yes"``) and ``ValueError``
+for a wrong value (NaN, an empty or 0-d array, an axis out of range, a
+gradient of another shape), naming the argument.
 """
 
-from numclip.backend import array_namespace, as_float_array
+import numbers
+
+from numclip.backend import array_namespace, as_bool, as_float_array
 
 __all__ = ["logsumexp", "softmax", "log_softmax", "softmax_backward", "log_softmax_backward"]
 
 
-def _checked(z, axis):
+def _checked(z, axis, name="z"):
     """Validate ``z`` and ``axis`` once for every function in this module."""
-    z = as_float_array(z, "z")
+    z = as_float_array(z, name)
     if z.ndim == 0:
-        raise ValueError("z must have at least one axis, got a 0-d array")
-    if not isinstance(axis, int) or not -z.ndim <= axis < z.ndim:
-        raise ValueError(f"axis must be an int in [-{z.ndim}, {z.ndim}), got {axis!r}")
-    return z, array_namespace(z)
+        raise ValueError(f"{name} must have at least one axis, got a 0-d array")
+    return z, _as_axis(axis, z.ndim), array_namespace(z)
+
+
+def _as_axis(axis, ndim):
+    """An int axis in ``[-ndim, ndim)``; NumPy integers count, bools do not."""
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"axis must be an int in [-{ndim}, {ndim}), got {type(axis).__name__}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis must be an int in [-{ndim}, {ndim}), got {axis!r}")
+    return int(axis)
 
 
 def logsumexp(z, axis: int = -1, keepdims: bool = False):
@@ -36,7 +50,8 @@ def logsumexp(z, axis: int = -1, keepdims: bool = False):
     Returns:
         array of ``z``'s shape without ``axis`` (or with length 1), same dtype.
     """
-    z, xp = _checked(z, axis)
+    z, axis, xp = _checked(z, axis)
+    keepdims = as_bool(keepdims, "keepdims")
     out = _logsumexp(z, axis, xp)
     return out if keepdims else xp.squeeze(out, axis=axis)
 
@@ -57,7 +72,7 @@ def log_softmax(z, axis: int = -1):
     Returns:
         array of ``z``'s shape and dtype, every entry <= 0.
     """
-    z, xp = _checked(z, axis)
+    z, axis, xp = _checked(z, axis)
     return z - _logsumexp(z, axis, xp)
 
 
@@ -71,7 +86,7 @@ def softmax(z, axis: int = -1):
     Returns:
         array of ``z``'s shape and dtype, entries in [0, 1].
     """
-    z, xp = _checked(z, axis)
+    z, axis, xp = _checked(z, axis)
     e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))  # every exponent <= 0
     return e / xp.sum(e, axis=axis, keepdims=True)
 
@@ -83,14 +98,17 @@ def softmax_backward(dp, p, axis: int = -1):
               \qquad g = \frac{\partial L}{\partial p}
 
     Args:
-        dp: upstream gradient, shape of ``p``.
-        p: the output of :func:`softmax` along the same ``axis``.
+        dp: upstream gradient, finite, with the shape and dtype of ``p``.
+        p: the output of :func:`softmax` along the same ``axis``: entries in [0, 1].
+        axis: the axis :func:`softmax` normalized.
 
     Returns:
         dz: shape and dtype of ``p``.
     """
-    xp = array_namespace(dp, p)
-    _check_same_shape(dp, p, "dp", "p")
+    p, axis, xp = _checked(p, axis, "p")
+    dp = _as_gradient(dp, p, "dp", "p")
+    if not bool(xp.all((p >= 0) & (p <= 1))):  # softmax rounds into [0, 1], never out
+        raise ValueError("p must be the output of softmax, with entries in [0, 1]")
     return p * (dp - xp.sum(dp * p, axis=axis, keepdims=True))
 
 
@@ -101,18 +119,28 @@ def log_softmax_backward(dlogp, logp, axis: int = -1):
               \qquad g = \frac{\partial L}{\partial \log p}, \; p = e^{\log p}
 
     Args:
-        dlogp: upstream gradient, shape of ``logp``.
-        logp: the output of :func:`log_softmax` along the same ``axis``.
+        dlogp: upstream gradient, finite, with the shape and dtype of ``logp``.
+        logp: the output of :func:`log_softmax` along the same ``axis``: entries <= 0.
+        axis: the axis :func:`log_softmax` normalized.
 
     Returns:
         dz: shape and dtype of ``logp``.
     """
-    xp = array_namespace(dlogp, logp)
-    _check_same_shape(dlogp, logp, "dlogp", "logp")
+    logp, axis, xp = _checked(logp, axis, "logp")
+    dlogp = _as_gradient(dlogp, logp, "dlogp", "logp")
+    if not bool(xp.all(logp <= 0)):  # z - lse(z) <= 0 holds exactly: lse(z) >= max(z)
+        raise ValueError("logp must be the output of log_softmax, with entries <= 0")
     return dlogp - xp.exp(logp) * xp.sum(dlogp, axis=axis, keepdims=True)
 
 
-def _check_same_shape(a, b, name_a, name_b):
-    if a.shape != b.shape:
-        raise ValueError(f"{name_a} must have the shape of {name_b}, "
-                         f"{tuple(b.shape)}, got {tuple(a.shape)}")
+def _as_gradient(g, like, name, like_name):
+    """Validate an upstream gradient: a finite float array of ``like``'s shape, dtype, library."""
+    g = as_float_array(g, name)
+    if g.shape != like.shape:
+        raise ValueError(f"{name} must have the shape of {like_name}, "
+                         f"{tuple(like.shape)}, got {tuple(g.shape)}")
+    if g.dtype != like.dtype:
+        raise TypeError(f"{name} must have the dtype of {like_name}, {like.dtype}, "
+                        f"got {g.dtype}")
+    array_namespace(g, like)  # TypeError if the two come from different libraries
+    return g
