@@ -8,9 +8,21 @@ Derivations: ``docs/derivations.md#cross-entropy`` and
 
 import math
 
-from numclip.backend import array_namespace, as_embedding_pair, as_log_scale, as_matrix
+from numclip.backend import (
+    array_namespace,
+    as_bool,
+    as_embedding_pair,
+    as_log_scale,
+    as_matrix,
+    as_tile_size,
+)
 from numclip.fused import clip_loss_logits_grads
-from numclip.normalize import _l2_normalize, l2_normalize, l2_normalize_backward
+from numclip.normalize import (
+    _l2_normalize,
+    _l2_normalize_backward,
+    l2_normalize,
+    l2_normalize_backward,
+)
 from numclip.similarity import _like_scalar, logit_matrix, logit_matrix_backward
 from numclip.softmax import log_softmax
 
@@ -33,6 +45,11 @@ def cross_entropy(logits, targets):
     Returns:
         loss: 0-d array (a NumPy scalar under NumPy), dtype of ``logits``; a mean over N.
         dlogits: ``(N, C)`` gradient of ``loss`` with respect to ``logits``.
+
+    Raises:
+        TypeError: ``logits`` as :func:`numclip.backend.as_matrix` refuses it;
+            ``targets`` not integers (floats, bools, strings, None).
+        ValueError: ``targets`` of another shape than ``(N,)`` or outside ``[0, C)``.
     """
     logits = as_matrix(logits, "logits")
     xp = array_namespace(logits)
@@ -76,14 +93,20 @@ def clip_loss(image_embeds, text_embeds, logit_scale, *, normalize: bool = True,
         grads: dict with ``"image_embeds"``, ``"text_embeds"``, ``"logit_scale"``,
             each with the shape, dtype and type of the corresponding input.
 
+    Raises:
+        TypeError: embeddings or ``logit_scale`` of the wrong kind (see
+            :mod:`numclip.backend`); ``normalize`` not a bool; ``block_size`` not an int.
+        ValueError: shapes that do not pair, NaN or inf, ``block_size < 1``, or
+            logits beyond the dtype's range (only possible with ``normalize=False``
+            or an enormous ``logit_scale``).
+
     The work happens in :mod:`numclip.fused` in a few fused passes;
     :func:`clip_loss_reference` computes the same from the core functions,
     step by step as the derivation goes.
     """
     image_embeds, text_embeds = as_embedding_pair(image_embeds, text_embeds)
-    if block_size is not None and (isinstance(block_size, bool) or
-                                   not isinstance(block_size, int) or block_size < 1):
-        raise ValueError(f"block_size must be a positive int or None, got {block_size!r}")
+    normalize = as_bool(normalize, "normalize")
+    block_size = as_tile_size(block_size, "block_size")
     logit_scale = as_log_scale(logit_scale)
     xp = array_namespace(image_embeds, text_embeds, logit_scale)
     if normalize:  # the pair is validated above
@@ -91,9 +114,11 @@ def clip_loss(image_embeds, text_embeds, logit_scale, *, normalize: bool = True,
         text_embeds, text_cache = _l2_normalize(text_embeds)
     loss, dimage, dtext, dscale = clip_loss_logits_grads(
         image_embeds, text_embeds, math.exp(float(logit_scale)), block_size)
-    if normalize:
-        dimage = l2_normalize_backward(dimage, image_cache)
-        dtext = l2_normalize_backward(dtext, text_cache)
+    if not (math.isfinite(loss) and math.isfinite(dscale)):  # dscale sums every I_i . dI_i
+        raise ValueError(_overflow_message(image_embeds.dtype))
+    if normalize:  # dimage and dtext come from the fused passes: finite, the right shape
+        dimage = _l2_normalize_backward(dimage, image_cache)
+        dtext = _l2_normalize_backward(dtext, text_cache)
     return xp.asarray(loss, dtype=image_embeds.dtype), {
         "image_embeds": dimage, "text_embeds": dtext,
         "logit_scale": _like_scalar(dscale, logit_scale, xp)}  # a float in, a float out
@@ -107,6 +132,7 @@ def clip_loss_reference(image_embeds, text_embeds, logit_scale, *, normalize: bo
     Same arguments and returns as :func:`clip_loss`, without ``block_size``.
     """
     image_embeds, text_embeds = as_embedding_pair(image_embeds, text_embeds)
+    normalize = as_bool(normalize, "normalize")
     xp = array_namespace(image_embeds, text_embeds)
     n = image_embeds.shape[0]
     if normalize:
@@ -125,14 +151,22 @@ def clip_loss_reference(image_embeds, text_embeds, logit_scale, *, normalize: bo
     return loss, {"image_embeds": dimage, "text_embeds": dtext, "logit_scale": dlogit_scale}
 
 
+def _overflow_message(dtype):
+    return (f"the loss overflows {dtype}: the logits exp(logit_scale) * image_embeds @ "
+            "text_embeds.T leave its range; normalize the embeddings (normalize=True), "
+            "lower logit_scale, or compute in float64")
+
+
 def _as_targets(targets, n, c, xp):
     """Validate integer class targets of shape ``(n,)`` with values in ``[0, c)``."""
+    if targets is None or isinstance(targets, str | bytes | bool):
+        raise TypeError(f"targets must be an array of integers, got {type(targets).__name__}")
     try:
         targets = xp.asarray(targets)
     except (TypeError, ValueError):
         raise TypeError("targets must be an array of integers, "
                         f"got {type(targets).__name__}") from None
-    if not xp.isdtype(targets.dtype, "integral"):
+    if not _is_integer_dtype(xp, targets.dtype):
         raise TypeError(f"targets must be an array of integers, got dtype {targets.dtype}")
     if tuple(targets.shape) != (n,):
         raise ValueError(f"targets must have shape ({n},), one per row of logits, "
@@ -140,3 +174,11 @@ def _as_targets(targets, n, c, xp):
     if bool(xp.any(targets < 0)) or bool(xp.any(targets >= c)):
         raise ValueError(f"targets must lie in [0, {c}), the columns of logits")
     return targets
+
+
+def _is_integer_dtype(xp, dtype):
+    """``isdtype(dtype, "integral")``, False (not an error) for object or string dtypes."""
+    try:
+        return bool(xp.isdtype(dtype, "integral"))
+    except (TypeError, ValueError):
+        return False

@@ -10,12 +10,16 @@ Derivation: ``docs/siglip.md``.
 """
 
 import math
-import numbers
 
-import array_api_compat
-
-from numclip.backend import array_namespace, as_embedding_pair, as_float_array, as_log_scale
-from numclip.normalize import _l2_normalize, l2_normalize_backward
+from numclip.backend import (
+    array_namespace,
+    as_bool,
+    as_embedding_pair,
+    as_log_scale,
+    as_real_scalar,
+    as_tile_size,
+)
+from numclip.normalize import _l2_normalize, _l2_normalize_backward
 from numclip.similarity import _exp_as, _like_scalar
 
 __all__ = ["siglip_loss", "SIGLIP_INIT_LOGIT_SCALE", "SIGLIP_INIT_LOGIT_BIAS"]
@@ -53,12 +57,21 @@ def siglip_loss(image_embeds, text_embeds, logit_scale, logit_bias, *,
         loss: 0-d array, dtype of the embeddings; the sum over pairs divided by N.
         grads: dict with ``"image_embeds"``, ``"text_embeds"``, ``"logit_scale"``,
             ``"logit_bias"``, each with the shape, dtype and type of its input.
+
+    Raises:
+        TypeError: embeddings, ``logit_scale`` or ``logit_bias`` of the wrong kind
+            (see :mod:`numclip.backend`); ``normalize`` not a bool; ``chunk_size``
+            not an int.
+        ValueError: shapes that do not pair, NaN or inf, ``chunk_size < 1``, or a
+            loss beyond the dtype's range (only possible with ``normalize=False``
+            or an enormous ``logit_scale`` or ``logit_bias``).
     """
     image_embeds, text_embeds = as_embedding_pair(image_embeds, text_embeds)
     logit_scale = as_log_scale(logit_scale)
-    logit_bias = _as_bias(logit_bias)
+    logit_bias = as_real_scalar(logit_bias, "logit_bias")
+    normalize = as_bool(normalize, "normalize")
     n = image_embeds.shape[0]
-    chunk_size = _as_chunk_size(chunk_size, n)
+    chunk_size = as_tile_size(chunk_size, "chunk_size") or n  # None: one tile, dense
     xp = array_namespace(image_embeds, text_embeds, logit_scale, logit_bias)
     if normalize:  # the pair is validated above
         image_embeds, image_cache = _l2_normalize(image_embeds)
@@ -67,9 +80,14 @@ def siglip_loss(image_embeds, text_embeds, logit_scale, logit_bias, *,
     bias = _as_dtype(logit_bias, image_embeds.dtype, xp)  # b, in the embeddings' dtype
     loss, dimage, dtext, dscale, dbias = _sum_over_tiles(
         image_embeds, text_embeds, scale, bias, chunk_size, xp)
-    if normalize:
-        dimage = l2_normalize_backward(dimage, image_cache)
-        dtext = l2_normalize_backward(dtext, text_cache)
+    if not all(math.isfinite(float(v)) for v in (loss, dscale)):  # dscale sums every dL/dz z
+        raise ValueError(f"the loss overflows {image_embeds.dtype}: the logits "
+                         "exp(logit_scale) * image_embeds @ text_embeds.T + logit_bias leave "
+                         "its range; normalize the embeddings (normalize=True), lower "
+                         "logit_scale or logit_bias, or compute in float64")
+    if normalize:  # dimage and dtext come from the tiles: finite, the right shape
+        dimage = _l2_normalize_backward(dimage, image_cache)
+        dtext = _l2_normalize_backward(dtext, text_cache)
     return loss, {"image_embeds": dimage, "text_embeds": dtext,
                   "logit_scale": _like_scalar(dscale, logit_scale, xp),
                   "logit_bias": _like_scalar(dbias, logit_bias, xp)}
@@ -116,33 +134,6 @@ def _pair_terms(image_embeds, text_tile, scale, bias, start, xp):
     p_wrong = xp.where(margin >= 0, xp.ones_like(e), e) / (1 + e)  # (N, B) σ(u), stable
     dlogits = xp.where(is_match, -p_wrong, p_wrong) / n  # (N, B) dL/dz = -y σ(-y z) / N
     return loss, dlogits, scaled
-
-
-def _as_bias(logit_bias, name: str = "logit_bias"):
-    """Validate the bias ``b``: a finite real Python number or a 0-d float array."""
-    if type(logit_bias) in (int, float):  # not bool, and np.float64 counts as an array
-        if not math.isfinite(logit_bias):
-            raise ValueError(f"{name} must be finite, got {logit_bias}")
-        return float(logit_bias)
-    if not array_api_compat.is_array_api_obj(logit_bias):
-        raise TypeError(f"{name} must be a real number or a 0-d array, "
-                        f"got {type(logit_bias).__name__}")
-    if logit_bias.ndim != 0:
-        raise ValueError(f"{name} must be a scalar (0-d array), got shape "
-                         f"{tuple(logit_bias.shape)}")
-    return as_float_array(logit_bias, name)
-
-
-def _as_chunk_size(chunk_size, n: int) -> int:
-    """``None`` (dense) becomes ``n``, one tile; otherwise a positive int."""
-    if chunk_size is None:
-        return n
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral):
-        raise TypeError(f"chunk_size must be a positive int or None, "
-                        f"got {type(chunk_size).__name__}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size}")
-    return int(chunk_size)
 
 
 def _as_dtype(logit_bias, dtype, xp):

@@ -79,7 +79,9 @@ FN = 8
 
 def assert_within(got, want, bound, what="result"):
     """``|got - want| <= bound`` everywhere (bound may be an array), saying by how much if not."""
-    got, want = np.asarray(numclip.to_numpy(got), np.float64), np.asarray(want, np.float64)
+    if not isinstance(got, int | float):  # a gradient of a Python-float scale is a float
+        got = numclip.to_numpy(got)
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
     error = np.abs(got - want)
     ratio = float(np.max(error / np.broadcast_to(bound, error.shape)))
     assert ratio <= 1, f"{what}: off by up to {ratio:.3g} times the derived bound"
@@ -107,3 +109,67 @@ def assert_table_covers(module, table):
     public = {name for name in module.__all__ if inspect.isfunction(getattr(module, name))}
     covered = {row.values[0].__name__ for row in table}
     assert public - covered == set(), f"{module.__name__} functions without bad-input rows"
+
+
+# ------------------------------------------------------------- derived bounds of clip_loss
+
+def clip_error_bounds(img, txt, logit_scale, dtype_name, normalize=True):
+    """Worst-case rounding error of clip_loss in ``dtype_name`` against a float64 reference.
+
+    Both are computed from the same float64 ``img`` and ``txt`` (N, D); the bounds count
+    rounding them to the dtype, so they also hold for inputs that are already rounded.
+    First order in u (second-order terms are below u^2 N^2 scale^2, negligible here).
+
+    - A unit row Î is off by ``unit = (D/2 + 4) u`` per entry, relative: (D/2 + 3) u from
+      its norm and division (test_normalize.py), u from rounding the input.
+    - A logit S_ij = scale Î_i . T̂_j is off by ``sigma_ij = scale sum_k |Î_ik T̂_jk| (2 unit
+      + (D + 1) u)``: both rows, the dot product of length D (Higham 3.1), the scale.
+    - Each probability of either softmax is off by ``rho`` relatively: log p moves by at
+      most twice the largest logit error (p depends on S_ij - lse), plus exp (FN u), the
+      sum of N terms (N u) and a few roundings.
+    - G = (P + Q)/2N - I/N: |G| <= A = (P + Q)/2N + I/N entrywise and |ΔG| <= rho A (the
+      diagonal comes from the off-diagonal mass, so it has the same relative error).
+    - L: sum_ij |G_ij| sigma_ij from the logits, plus the loss's own exp, sums, divisions
+      and log1p per pair (2 FN + 2 N + 4) u.
+    - dÎ = scale G T̂: scale (rho + unit + (N + 2) u) (A |T̂|); through the normalization
+      dx_i = (dÎ_i - Î_i (Î_i . dÎ_i)) / r_i the error grows to at most (max + sum of it
+      over the row) / r_i, plus the backward's own (2 D + 12) u |dÎ_i| / r_i.
+    - ds = sum_i Î_i . dÎ_i (as the fused loss computes it): sum |Î| ε(dÎ) plus
+      (N D + D/2 + 4) u sum |Î dÎ|.
+    Everything is doubled: in float64 the reference itself rounds as much as the result.
+
+    Returns:
+        dict of bounds under the keys of clip_loss's result ("loss" and the grads' keys),
+        arrays for the embeddings, floats otherwise.
+    """
+    import scipy.special
+
+    u = U[dtype_name]
+    n, d = img.shape
+    scale = float(np.exp(float(logit_scale)))
+    r_img = np.linalg.norm(img, axis=1, keepdims=True) if normalize else np.ones((n, 1))
+    r_txt = np.linalg.norm(txt, axis=1, keepdims=True) if normalize else np.ones((n, 1))
+    img, txt = img / r_img, txt / r_txt
+    logits = scale * img @ txt.T  # (N, N)
+    p, q = scipy.special.softmax(logits, axis=1), scipy.special.softmax(logits, axis=0)
+    a = (p + q) / (2 * n) + np.eye(n) / n  # (N, N) bound on |G|
+    g = (p + q) / (2 * n) - np.eye(n) / n  # (N, N) G itself
+    unit = ((d / 2 + 4) if normalize else 1) * u
+    sigma = scale * (np.abs(img) @ np.abs(txt).T) * (2 * unit + (d + 1) * u)  # (N, N)
+    rho = 2 * np.max(sigma) + (FN + n + 4) * u
+    loss = np.sum(a * sigma) + (2 * FN + 2 * n + 4) * u
+    per_row = scale * (rho + unit + (n + 2) * u)
+    err_img, err_txt = per_row * (a @ np.abs(txt)), per_row * (a.T @ np.abs(img))  # (N, D)
+    dimg, dtxt = scale * g @ txt, scale * g.T @ img  # (N, D) gradients of Î and T̂
+    dscale = (np.sum(np.abs(img) * err_img)
+              + (n * d + d / 2 + 4) * u * np.sum(np.abs(img * dimg)))
+
+    def through_norm(err, dy, r):
+        if not normalize:
+            return err
+        own = (2 * d + 12) * u * np.linalg.norm(dy, axis=1, keepdims=True)
+        return (np.max(err, axis=1, keepdims=True) + np.sum(err, axis=1, keepdims=True)
+                + own) / r
+
+    return {"loss": 2 * loss, "image_embeds": 2 * through_norm(err_img, dimg, r_img),
+            "text_embeds": 2 * through_norm(err_txt, dtxt, r_txt), "logit_scale": 2 * dscale}

@@ -3,15 +3,26 @@ backends, properties and bad input."""
 
 import math
 import tracemalloc
+from fractions import Fraction
 
 import numpy as np
 import pytest
-from conftest import BAD_EMBEDDING_PAIRS, RTOL, assert_on_backend, put
+from conftest import (
+    BAD_EMBEDDING_PAIRS,
+    FN,
+    U,
+    assert_on_backend,
+    assert_table_covers,
+    assert_within,
+    bad,
+    check_bad_row,
+    put,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from numclip import to_numpy
+from numclip import siglip, to_numpy
 from numclip.gradcheck import check_gradients, directional_check
 from numclip.siglip import SIGLIP_INIT_LOGIT_BIAS, SIGLIP_INIT_LOGIT_SCALE, siglip_loss
 
@@ -27,6 +38,63 @@ def reference_siglip_loss(img, txt, logit_scale, logit_bias, normalize=True):
     logits = np.exp(logit_scale) * img @ txt.T + logit_bias
     labels = 2 * np.eye(len(img)) - 1
     return np.sum(np.logaddexp(0.0, -labels * logits)) / len(img)  # -log σ(x) = log(1 + e^-x)
+
+
+def siglip_error_bounds(img, txt, logit_scale, logit_bias, dtype_name):
+    """Worst-case rounding error of siglip_loss (normalize=True) in ``dtype_name`` against a
+    float64 reference on the same float64 ``img``, ``txt``; first order in u, like
+    conftest.clip_error_bounds, whose first two steps it shares.
+
+    - A unit row is off by ``unit = (D/2 + 4) u`` per entry; the scale e^s by (|s| + FN + 1) u
+      (s itself rounded, exp, the cast); z_ij = scale Î_i . T̂_j + b by
+      ``sigma_ij = scale sum_k |Î_ik T̂_jk| (2 unit + (D + 1) u + (|s| + FN + 1) u)
+      + u |b| + u |z_ij|``.
+    - softplus(m) = max(m, 0) + log1p(exp(-|m|)) moves by σ(m) sigma (its slope is σ <= 1)
+      and rounds by (2 FN + 2) u log1p(exp(-|m|)) + u softplus(m); the loss sums N^2 of them
+      (N^2 u L) and divides by N.
+    - dL/dz = ±σ(m)/N is off by |dL/dz| (sigma + (FN + 3) u), relatively; through
+      dÎ = scale (dL/dz) T̂ and the normalization as in clip_error_bounds; ds = sum dL/dz
+      (z - b) and db = sum dL/dz add N^2 u times the sum of their terms' sizes.
+    Doubled: in float64 the reference rounds as much as the result.
+    """
+    import scipy.special
+
+    u = U[dtype_name]
+    n, d = img.shape
+    s, b = float(logit_scale), float(logit_bias)
+    scale = math.exp(s)
+    r_img = np.linalg.norm(img, axis=1, keepdims=True)
+    r_txt = np.linalg.norm(txt, axis=1, keepdims=True)
+    img, txt = img / r_img, txt / r_txt
+    scaled = scale * img @ txt.T  # (N, N)
+    z = scaled + b
+    margin = np.where(np.eye(n, dtype=bool), -z, z)  # m = -y z
+    unit = (d / 2 + 4) * u
+    sigma = (scale * (np.abs(img) @ np.abs(txt).T) * (2 * unit + (d + 1 + abs(s) + FN + 1) * u)
+             + u * abs(b) + u * np.abs(z))
+    slope = scipy.special.expit(margin)  # σ(m) = |dL/dz| N
+    softplus = np.logaddexp(0.0, margin)
+    loss_sum = np.sum(softplus) / n
+    loss = (np.sum(slope * sigma + (2 * FN + 2) * u * np.log1p(np.exp(-np.abs(margin)))
+                   + u * softplus) / n + n * n * u * loss_sum)
+    dz = np.where(np.eye(n, dtype=bool), -slope, slope) / n  # (N, N) dL/dz
+    ddz = np.abs(dz) * (sigma + (FN + 3) * u)  # (N, N) its error
+    per = unit + (n + 2) * u
+    err_img = scale * (ddz @ np.abs(txt) + per * (np.abs(dz) @ np.abs(txt)))  # (N, D)
+    err_txt = scale * (ddz.T @ np.abs(img) + per * (np.abs(dz).T @ np.abs(img)))
+    dimg, dtxt = scale * dz @ txt, scale * dz.T @ img
+
+    def through_norm(err, dy, r):
+        own = (2 * d + 12) * u * np.linalg.norm(dy, axis=1, keepdims=True)
+        return (np.max(err, axis=1, keepdims=True) + np.sum(err, axis=1, keepdims=True)
+                + own) / r
+
+    dscale = np.sum(ddz * np.abs(scaled) + np.abs(dz) * sigma) + n * n * u * np.sum(
+        np.abs(dz * scaled))
+    dbias = np.sum(ddz) + n * n * u * np.sum(np.abs(dz))
+    return {"loss": 2 * loss, "image_embeds": 2 * through_norm(err_img, dimg, r_img),
+            "text_embeds": 2 * through_norm(err_txt, dtxt, r_txt),
+            "logit_scale": 2 * dscale, "logit_bias": 2 * dbias}
 
 
 def test_the_initial_values_are_open_clips():
@@ -83,6 +151,11 @@ def test_chunked_equals_dense_in_float32():
     loss, grads = siglip_loss(img, txt, SIGLIP_INIT_LOGIT_SCALE, SIGLIP_INIT_LOGIT_BIAS,
                               chunk_size=5)
     assert loss.dtype == np.float32 and grads["image_embeds"].dtype == np.float32
+    # The float64 twin above (test_chunked_equals_dense) holds the tiling to 1e-12.  Here
+    # both paths round the same float32 numbers, only the tile products and the sums in
+    # another order; the worst case (N^2 u per sum of N^2 = 1089 terms, 6e-5) is looser
+    # than these 1e-5 (170 u), which rest on rounding errors adding like a random walk,
+    # sqrt(N^2) u = 33 u (Higham, 2nd ed., section 2.8): a 5x margin, not a bound.
     assert float(loss) == pytest.approx(float(dense_loss), rel=1e-5)
     for key in ("image_embeds", "text_embeds"):
         np.testing.assert_allclose(grads[key], dense[key], rtol=1e-5, atol=1e-6)
@@ -179,11 +252,13 @@ def test_contract_types_and_shapes_on_every_backend(xp, dtype_name, chunk_size):
     for key, like in [("logit_scale", s), ("logit_bias", b)]:  # a 0-d array in, one out
         assert_on_backend(grads0[key], like)
         assert grads0[key].shape == ()
-    expected = reference_siglip_loss(to_numpy(img).astype(np.float64),
-                                     to_numpy(txt).astype(np.float64),
-                                     SIGLIP_INIT_LOGIT_SCALE, SIGLIP_INIT_LOGIT_BIAS)
-    assert float(loss) == pytest.approx(expected, rel=10 * RTOL[dtype_name])
-    assert float(loss0) == pytest.approx(expected, rel=10 * RTOL[dtype_name])
+    img64, txt64 = to_numpy(img).astype(np.float64), to_numpy(txt).astype(np.float64)
+    expected = reference_siglip_loss(img64, txt64, SIGLIP_INIT_LOGIT_SCALE,
+                                     SIGLIP_INIT_LOGIT_BIAS)
+    bound = siglip_error_bounds(img64, txt64, SIGLIP_INIT_LOGIT_SCALE, SIGLIP_INIT_LOGIT_BIAS,
+                                dtype_name)["loss"]
+    assert_within(loss, expected, bound, "loss, float scale and bias")
+    assert_within(loss0, expected, bound, "loss, 0-d scale and bias")
 
 
 def test_gradients_agree_across_backends(xp, dtype_name):
@@ -191,11 +266,9 @@ def test_gradients_agree_across_backends(xp, dtype_name):
     _, ref = siglip_loss(img, txt, 1.5, -4.0)
     _, grads = siglip_loss(put(xp, img, dtype_name), put(xp, txt, dtype_name), 1.5, -4.0,
                            chunk_size=4)
-    for key in ("image_embeds", "text_embeds"):
-        np.testing.assert_allclose(to_numpy(grads[key]), ref[key], rtol=50 * RTOL[dtype_name],
-                                   atol=50 * RTOL[dtype_name])
-    for key in ("logit_scale", "logit_bias"):
-        assert grads[key] == pytest.approx(ref[key], rel=50 * RTOL[dtype_name])
+    bounds = siglip_error_bounds(img, txt, 1.5, -4.0, dtype_name)
+    for key in KEYS:
+        assert_within(grads[key], ref[key], bounds[key], key)
 
 
 def test_a_float64_scale_and_bias_keep_float32_embeddings_float32():
@@ -245,32 +318,6 @@ def test_loss_is_symmetric_in_images_and_texts(embeds, s, b):
                                atol=1e-12)
 
 
-@pytest.mark.parametrize("kwargs, error, match", [*BAD_EMBEDDING_PAIRS,
-    (dict(s=np.nan), ValueError, "logit_scale must be"),
-    (dict(s=-np.inf), ValueError, "logit_scale must be"),
-    (dict(s="hot"), TypeError, "logit_scale must be"),
-    (dict(s=np.ones(2)), ValueError, "logit_scale must be a scalar"),
-    (dict(b=np.nan), ValueError, "logit_bias must be finite"),
-    (dict(b=math.inf), ValueError, "logit_bias must be finite"),
-    (dict(b=np.asarray(np.inf)), ValueError, "logit_bias contains NaN"),
-    (dict(b="low"), TypeError, "logit_bias must be a real number"),
-    (dict(b=None), TypeError, "logit_bias must be a real number"),
-    (dict(b=True), TypeError, "logit_bias must be a real number"),
-    (dict(b=[-10.0]), TypeError, "logit_bias must be a real number"),
-    (dict(b=np.full((1,), -10.0)), ValueError, "logit_bias must be a scalar"),
-    (dict(b=np.asarray(-10)), TypeError, "logit_bias must have a real floating dtype"),
-    (dict(chunk=0), ValueError, "chunk_size must be a positive int"),
-    (dict(chunk=-2), ValueError, "chunk_size must be a positive int"),
-    (dict(chunk=2.0), TypeError, "chunk_size must be a positive int"),
-    (dict(chunk=True), TypeError, "chunk_size must be a positive int"),
-    (dict(chunk="4"), TypeError, "chunk_size must be a positive int"),
-])
-def test_bad_input_is_named(kwargs, error, match):
-    with pytest.raises(error, match=match):
-        siglip_loss(kwargs.get("img", np.ones((2, 2))), kwargs.get("txt", np.eye(2)),
-                    kwargs.get("s", 1.0), kwargs.get("b", -1.0), chunk_size=kwargs.get("chunk"))
-
-
 def test_integer_bias_and_numpy_integer_chunk_size_are_accepted():
     img = rng.standard_normal((3, 2))
     loss, grads = siglip_loss(img, img.copy(), 1.0, -10, chunk_size=np.int64(2))
@@ -298,3 +345,88 @@ def test_the_bias_that_balances_the_prior_is_minus_log_n_minus_1(n):
     assert abs(grads["logit_bias"]) < 1e-14
     _, grads = siglip_loss(img, txt, SIGLIP_INIT_LOGIT_SCALE, SIGLIP_INIT_LOGIT_BIAS)
     assert grads["logit_bias"] < 0  # for N << 22000, -10 is too pessimistic: b goes up
+
+
+def test_fortran_order_strided_views_and_numpy_scalars_work():
+    img, txt = rng.standard_normal((6, 4)), rng.standard_normal((6, 4))
+    want = siglip_loss(img, txt, 1.0, -2.0)
+    bounds = siglip_error_bounds(img, txt, 1.0, -2.0, "float64")  # another summation order
+    for i, t, s, b in [(np.asfortranarray(img), txt, np.float64(1.0), np.array(-2.0)),
+                       (np.repeat(img, 2, axis=1)[:, ::2], txt.tolist(), 1, -2)]:
+        loss, grads = siglip_loss(i, t, s, b, chunk_size=np.int32(4))
+        assert_within(loss, want[0], bounds["loss"], "loss")
+        for key in KEYS:
+            assert_within(grads[key], want[1][key], bounds[key], key)
+
+
+def test_huge_float32_embeddings_give_the_loss_of_the_rescaled_ones():
+    img, txt = rng.standard_normal((6, 8)), rng.standard_normal((6, 8))
+    img32, txt32 = (1e30 * img).astype(np.float32), (1e30 * txt).astype(np.float32)
+    loss, grads = siglip_loss(img32, txt32, 2.0, -3.0)
+    img64, txt64 = img32.astype(np.float64) / 1e30, txt32.astype(np.float64) / 1e30
+    want, want_grads = siglip_loss(img64, txt64, 2.0, -3.0)
+    bounds = siglip_error_bounds(img64, txt64, 2.0, -3.0, "float32")
+    assert_within(loss, want, bounds["loss"], "loss")
+    for key in ("image_embeds", "text_embeds"):  # the gradient of a function of x/|x|: 1/1e30
+        assert_within(to_numpy(grads[key]).astype(np.float64) * 1e30, want_grads[key],
+                      bounds[key] + 2 * U["float32"] * np.abs(want_grads[key]), key)
+
+
+ONES = np.ones((2, 2))
+EYE = np.eye(2)
+
+BAD = [bad(siglip_loss, row["img"], row["txt"], 1.0, -1.0, error=error, words=words)
+       for row, error, words in BAD_EMBEDDING_PAIRS]
+BAD += [bad(siglip_loss, ONES, EYE, s, -1.0, error=error, words=words) for s, error, words in [
+    (np.nan, ValueError, "logit_scale must be finite"),
+    (-np.inf, ValueError, "logit_scale must be finite"),
+    ("hot", TypeError, "logit_scale must be a real number"),
+    (np.ones(2), ValueError, "logit_scale must be a scalar"),
+    (1000.0, ValueError, "overflow"),
+    (Fraction(1, 2), TypeError, ("logit_scale", "float()")),
+    (np.float16(1.0), TypeError, ("logit_scale", "float32")),
+]]
+BAD += [bad(siglip_loss, ONES, EYE, 1.0, b, error=error, words=words) for b, error, words in [
+    (np.nan, ValueError, "logit_bias must be finite"),
+    (math.inf, ValueError, "logit_bias must be finite"),
+    (np.asarray(np.inf), ValueError, "logit_bias contains NaN"),
+    ("low", TypeError, "logit_bias must be a real number"),
+    (None, TypeError, "logit_bias must be a real number"),
+    (True, TypeError, "logit_bias must be a real number"),
+    ([-10.0], TypeError, "logit_bias must be a real number"),
+    (Fraction(-10), TypeError, ("logit_bias must be a real number", "float()")),
+    (1j, TypeError, "logit_bias must be a real number"),
+    (np.full((1,), -10.0), ValueError, "logit_bias must be a scalar"),
+    (np.asarray(-10), TypeError, "logit_bias must have a real floating dtype"),
+    (np.float16(-10), TypeError, ("logit_bias", "float32")),
+]]
+BAD += [bad(siglip_loss, ONES, EYE, 1.0, -1.0, chunk_size=c, error=error,
+            words="chunk_size must be a positive int or None") for c, error in [
+    (0, ValueError), (-2, ValueError), (2.0, TypeError), (True, TypeError), ("4", TypeError)]]
+BAD += [
+    bad(siglip_loss, ONES, EYE, 1.0, -1.0, normalize="yes", error=TypeError,
+        words="normalize must be True or False"),
+    bad(siglip_loss, ONES, EYE, 1.0, -1.0, normalize=1, error=TypeError,
+        words="normalize must be True or False"),
+    bad(siglip_loss, ONES.astype(bool), EYE, 1.0, -1.0, error=TypeError,
+        words="image_embeds must have a real floating dtype"),
+    bad(siglip_loss, ONES, EYE.astype(complex), 1.0, -1.0, error=TypeError,
+        words="text_embeds must have a real floating dtype"),
+    bad(siglip_loss, None, EYE, 1.0, -1.0, error=TypeError, words="image_embeds must be an array"),
+    # logits beyond float32 (|z| ~ 1e40) with normalize=False: say so, not inf
+    bad(siglip_loss, np.full((2, 2), 1e20, np.float32), np.full((2, 2), 1e20, np.float32), 0.0,
+        0.0, normalize=False, error=ValueError, words="the loss overflows float32"),
+    bad(siglip_loss, np.ones((2, 2), np.float32), np.ones((2, 2), np.float32), 0.0, 3e38,
+        normalize=False, error=ValueError, words="the loss overflows float32"),
+]
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("fn, args, kwargs, error, words", BAD)
+def test_bad_input_is_named(fn, args, kwargs, error, words):
+    check_bad_row(fn, args, kwargs, error, words)
+
+
+def test_every_public_function_has_bad_input_rows():
+    assert_table_covers(siglip, BAD)
