@@ -11,11 +11,20 @@ by one matrix product per encoder.
 from __future__ import annotations
 
 import math
+import numbers
+import sys
 from dataclasses import dataclass
 
+import array_api_compat
 import numpy as np
 
-from numclip.backend import array_namespace, as_matrix, to_numpy
+from numclip.backend import (
+    array_namespace,
+    as_float_array,
+    as_log_scale,
+    as_matrix,
+    to_numpy,
+)
 from numclip.losses import clip_loss
 from numclip.normalize import l2_normalize
 from numclip.siglip import SIGLIP_INIT_LOGIT_BIAS, SIGLIP_INIT_LOGIT_SCALE, siglip_loss
@@ -29,10 +38,20 @@ LOSSES = ("clip", "siglip")  # CLIP's softmax loss, or SigLIP's sigmoid loss wit
 @dataclass
 class TinyCLIP:
     """Parameters in a dict: ``image_proj`` (P, D), ``text_proj`` (V, D), ``logit_scale`` ()
-    and, for ``loss="siglip"``, ``logit_bias`` ()."""
+    and, for ``loss="siglip"``, ``logit_bias`` ().
+
+    Construction checks the parameters (exactly these keys, these shapes, one
+    float32 or float64 dtype and one array library, finite values) and ``loss``,
+    raising a ``TypeError`` or ``ValueError`` that names the offending one.
+    """
 
     params: dict
     loss: str = "clip"  # which of LOSSES loss_and_grads computes
+
+    def __post_init__(self):
+        if not isinstance(self.loss, str) or self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        _check_params(self.params, self.loss)
 
     @classmethod
     def create(cls, num_pixels: int, vocab_size: int, embed_dim: int = 64, *, seed: int = 0,
@@ -41,36 +60,47 @@ class TinyCLIP:
 
         ``logit_scale`` starts where each loss's reference starts it: log(1/0.07)
         for CLIP, log 10 with a bias of -10 for SigLIP (open_clip).
+
+        Args:
+            num_pixels, vocab_size, embed_dim: P, V and D, positive ints (NumPy ints too).
+            seed: a non-negative int; the weights are drawn with NumPy on the host from it,
+                so every array library gets the same numbers.
+            dtype: float32 or float64 (NumPy's, a name such as ``"float32"``, or ``xp``'s).
+            xp: the array library (``numpy``, ``cupy``, ``array_api_strict``, ...).
+            loss: one of :data:`LOSSES`.
         """
-        for name, value in [("num_pixels", num_pixels), ("vocab_size", vocab_size),
-                            ("embed_dim", embed_dim)]:
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if loss not in LOSSES:
+        sizes = [_positive_int(value, name) for name, value in
+                 [("num_pixels", num_pixels), ("vocab_size", vocab_size), ("embed_dim", embed_dim)]]
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+            raise TypeError(f"seed must be a non-negative int, got {type(seed).__name__}")
+        if seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed}")
+        dtype = _float_dtype_name(dtype, _array_library(xp))
+        if not isinstance(loss, str) or loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-        rng = np.random.default_rng(seed)  # drawn on the host: every backend sees the same
-        params = {
-            "image_proj": rng.standard_normal((num_pixels, embed_dim)) / math.sqrt(num_pixels),
-            "text_proj": rng.standard_normal((vocab_size, embed_dim)),
-            "logit_scale": np.asarray(INIT_LOGIT_SCALE),
-        }
-        if loss == "siglip":
-            params["logit_scale"] = np.asarray(SIGLIP_INIT_LOGIT_SCALE)
-            params["logit_bias"] = np.asarray(SIGLIP_INIT_LOGIT_BIAS)
-        return cls({k: xp.asarray(np.asarray(v, dtype=dtype)) for k, v in params.items()}, loss)
+        params = _initial_params(*sizes, int(seed), loss, dtype)
+        return cls({k: xp.asarray(v) for k, v in params.items()}, loss)
 
     @property
     def embed_dim(self) -> int:
         return self.params["image_proj"].shape[1]
 
     def encode_images(self, pixels):
-        """``(n, P)`` flattened pixels -> ``(n, D)`` unit-length image embeddings."""
+        """``(n, P)`` flattened pixels -> ``(n, D)`` unit-length image embeddings.
+
+        ``pixels`` must have the model's P columns and dtype (float32 in, float32 out).
+        """
         pixels = as_matrix(pixels, "pixels")
+        _check_width("pixels", pixels, self.params["image_proj"])
         return l2_normalize(pixels @ self.params["image_proj"])[0]
 
     def encode_texts(self, token_features):
-        """``(n, V)`` bag-of-words features -> ``(n, D)`` unit-length text embeddings."""
+        """``(n, V)`` bag-of-words features -> ``(n, D)`` unit-length text embeddings.
+
+        ``token_features`` must have the model's V columns and dtype.
+        """
         token_features = as_matrix(token_features, "token_features")
+        _check_width("token_features", token_features, self.params["text_proj"])
         return l2_normalize(token_features @ self.params["text_proj"])[0]
 
     def loss_and_grads(self, pixels, token_features):
@@ -105,6 +135,7 @@ class TinyCLIP:
 
     def to(self, xp) -> TinyCLIP:
         """The same model with its parameters in array library ``xp`` (e.g. ``cupy``)."""
+        xp = _array_library(xp)
         return TinyCLIP({k: xp.asarray(to_numpy(v)) for k, v in self.params.items()}, self.loss)
 
 
@@ -116,3 +147,94 @@ def _check_width(name, x, proj):
     if x.dtype != proj.dtype:
         raise TypeError(f"{name} has dtype {x.dtype} but the model is {proj.dtype}; "
                         f"convert with {xp.__name__.split('.')[-1]}.astype")
+
+
+def _initial_params(num_pixels, vocab_size, embed_dim, seed, loss, dtype) -> dict:
+    """The starting weights as host NumPy arrays of ``dtype``, drawn from ``seed``."""
+    count = (num_pixels + vocab_size) * embed_dim
+    too_big = ValueError(f"(num_pixels + vocab_size) * embed_dim = {count} weights do not fit "
+                         f"in memory ({count * 8 / 2**30:.3g} GiB to draw them); "
+                         "choose a smaller embed_dim")
+    if count * 8 > sys.maxsize:  # NumPy would refuse with a message that names nothing
+        raise too_big
+    rng = np.random.default_rng(seed)  # drawn on the host: every backend sees the same
+    params = {"logit_scale": INIT_LOGIT_SCALE} if loss == "clip" else {
+        "logit_scale": SIGLIP_INIT_LOGIT_SCALE, "logit_bias": SIGLIP_INIT_LOGIT_BIAS}
+    try:
+        params["image_proj"] = rng.standard_normal((num_pixels, embed_dim)) / math.sqrt(num_pixels)
+        params["text_proj"] = rng.standard_normal((vocab_size, embed_dim))
+        return {k: np.asarray(params[k], dtype=dtype) for k in _SHAPES if k in params}
+    except MemoryError:
+        raise too_big from None
+
+
+def _array_library(xp):
+    if not callable(getattr(xp, "asarray", None)):
+        raise TypeError(f"xp must be an array library such as numpy or cupy, "
+                        f"got {type(xp).__name__}")
+    return xp
+
+
+def _positive_int(value, name: str) -> int:
+    """``value`` as an int >= 1; NumPy integers count, bools and floats do not."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive int, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _float_dtype_name(dtype, xp) -> str:
+    """``"float32"`` or ``"float64"`` for any spelling of those dtypes; anything else is refused.
+
+    Integer weights would all round to 0, and bool, complex or float16 weights
+    are not what the loss math is written and tested for.
+    """
+    for name in _DTYPES:
+        if dtype is getattr(xp, name, None):  # e.g. array_api_strict.float32
+            return name
+    try:
+        name = None if dtype is None else np.dtype(dtype).name  # np.dtype(None) is float64
+    except TypeError:
+        name = None
+    if name not in _DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
+    return name
+
+
+_DTYPES = ("float32", "float64")
+_SHAPES = {"image_proj": "(P, D)", "text_proj": "(V, D)", "logit_scale": "()",
+           "logit_bias": "()"}
+
+
+def _check_params(params, loss: str) -> None:
+    """Check a TinyCLIP's parameter dict; every error names the parameter."""
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
+    expected = {"image_proj", "text_proj", "logit_scale"} | (
+        {"logit_bias"} if loss == "siglip" else set())
+    if set(params) != expected:
+        missing, extra = sorted(expected - set(params)), sorted(set(params) - expected, key=str)
+        raise ValueError(f"params for loss={loss!r} must have the keys {sorted(expected)}; "
+                         f"missing {missing}, unexpected {extra}")
+    for k in sorted(expected):
+        name = f"params[{k!r}]"
+        if not array_api_compat.is_array_api_obj(params[k]):  # a list would stay a list
+            raise TypeError(f"{name} must be an array, got {type(params[k]).__name__}")
+        value = as_float_array(params[k], name)  # real floating, non-empty, finite
+        if value.ndim != (2 if k.endswith("_proj") else 0):
+            raise ValueError(f"{name} must have shape {_SHAPES[k]}, got {tuple(value.shape)}")
+    as_log_scale(params["logit_scale"], "params['logit_scale']")  # exp() must not overflow
+    image_proj, text_proj = params["image_proj"], params["text_proj"]
+    if image_proj.shape[1] != text_proj.shape[1]:
+        raise ValueError("params['image_proj'] (P, D) and params['text_proj'] (V, D) must have "
+                         f"the same D, got {tuple(image_proj.shape)} and {tuple(text_proj.shape)}")
+    try:
+        xp = array_namespace(*params.values())
+    except TypeError as err:
+        raise TypeError(f"params must all live in one array library: {err}") from None
+    dtypes = {k: v.dtype for k, v in params.items()}
+    if any(d != image_proj.dtype for d in dtypes.values()) or not any(
+            image_proj.dtype == getattr(xp, name) for name in _DTYPES):  # float16 is refused
+        raise TypeError("params must all be float32 or all float64, got "
+                        f"{ {k: str(d) for k, d in dtypes.items()} }")
