@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["UNK", "tokenize", "Vocabulary"]
+__all__ = ["UNK", "tokenize", "Vocabulary", "as_texts"]
 
 UNK = "<unk>"
 _WORD = re.compile(r"[^\W_]+")  # runs of letters and digits, in any script; the rest separates
@@ -42,8 +42,12 @@ def tokenize(text: str) -> list[str]:
 class Vocabulary:
     """The words a text encoder knows; ``words[i]`` owns feature column ``i``.
 
-    ``words[0]`` is always :data:`UNK`, the column every unknown word lands in.
-    Build one from training captions with :meth:`Vocabulary.build`.
+    ``words[0]`` is always :data:`UNK`, the column every unknown word lands in;
+    every other word is a token (``tokenize(w) == [w]``: lower-case letters and
+    digits), because a word ``tokenize`` can never produce would own a column
+    nothing ever lands in.  Build one from training captions with
+    :meth:`Vocabulary.build`; a tuple, a list or a 1-d unicode array of words
+    is accepted, and anything else raises a ``TypeError`` or ``ValueError``.
     """
 
     words: tuple[str, ...]  # (V,) words[0] == UNK, then the known words, sorted
@@ -51,15 +55,26 @@ class Vocabulary:
 
     def __post_init__(self):
         words = self.words
-        if not isinstance(words, tuple | list) or not all(isinstance(w, str) for w in words):
+        if isinstance(words, np.ndarray) and words.ndim == 1:
+            words = words.tolist()  # e.g. a checkpoint's unicode array
+        if not isinstance(words, tuple | list):
             raise TypeError(f"words must be a tuple of str, got {type(words).__name__}")
-        words = tuple(words)
+        bad = next((i for i, w in enumerate(words) if not isinstance(w, str)), None)
+        if bad is not None:
+            raise TypeError(f"words[{bad}] must be a str, got {type(words[bad]).__name__}")
+        words = tuple(str(w) for w in words)  # np.str_ -> str
         object.__setattr__(self, "words", words)  # frozen: a list would be mutable behind us
         if not words or words[0] != UNK:
             raise ValueError(f"words[0] must be {UNK!r}, got {words[:1]}")
         if len(set(words)) != len(words):
             dupes = sorted(w for w, k in Counter(words).items() if k > 1)
             raise ValueError(f"words must not repeat, got duplicates {dupes}")
+        # a word tokenize() can never produce ("Red", "two words", "") would own a dead column
+        bad = next((i for i, w in enumerate(words[1:], 1) if tokenize(w) != [w]), None)
+        if bad is not None:
+            raise ValueError(f"words[{bad}] = {words[bad]!r} is not a token: every word after "
+                             f"{UNK!r} must be what tokenize() makes of it, got "
+                             f"{tokenize(words[bad])}")
         object.__setattr__(self, "_index", {w: i for i, w in enumerate(words)})
 
     @classmethod
@@ -72,7 +87,7 @@ class Vocabulary:
         Args:
             captions: ``(n,)`` sequence of str, non-empty.
         """
-        captions = _as_texts(captions, "captions")
+        captions = as_texts(captions, "captions")
         seen = {word for text in captions for word in tokenize(text)}  # never "<unk>": no "<"
         if not seen:
             raise ValueError("captions must contain at least one word, got only punctuation")
@@ -108,7 +123,9 @@ class Vocabulary:
         Returns:
             ``(n, V)`` float32 array, ``V = len(self)``.
         """
-        texts = _as_texts(texts, "texts")
+        texts = as_texts(texts, "texts")
+        if not isinstance(warn, bool | np.bool_):
+            raise TypeError(f"warn must be True or False, got {type(warn).__name__}")
         ids = [self.encode(text) for text in texts]
         empty = [i for i, row in enumerate(ids) if not row]
         if empty:
@@ -128,7 +145,7 @@ class Vocabulary:
         Args:
             texts: ``(n,)`` sequence of str.
         """
-        texts = _as_texts(texts, "texts")
+        texts = as_texts(texts, "texts")
         unknown = Counter(w for text in texts for w in tokenize(text) if w not in self._index)
         return dict(sorted(unknown.items(), key=lambda item: (-item[1], item[0])))
 
@@ -147,13 +164,19 @@ class Vocabulary:
         Args:
             arrays: mapping with key ``"vocab_words"``, a ``(V,)`` unicode array.
         """
+        if not isinstance(arrays, Mapping):  # a dict or an open .npz (NpzFile is a Mapping)
+            raise TypeError("arrays must be a mapping such as a dict or a loaded .npz, "
+                            f"got {type(arrays).__name__}")
         if _ARRAY_KEY not in arrays:
-            raise KeyError(f"arrays must hold {_ARRAY_KEY!r} (from Vocabulary.to_arrays()), "
-                           f"got keys {sorted(arrays)}")
+            raise ValueError(f"arrays must hold {_ARRAY_KEY!r} (from Vocabulary.to_arrays()), "
+                             f"got keys {sorted(map(str, arrays))}")
         words = np.asarray(arrays[_ARRAY_KEY])
-        if words.ndim != 1 or words.dtype.kind != "U":
+        if words.dtype.kind != "U":
             raise TypeError(f"arrays[{_ARRAY_KEY!r}] must be a 1-d unicode array, "
-                            f"got shape {words.shape} and dtype {words.dtype}")
+                            f"got dtype {words.dtype}")
+        if words.ndim != 1:
+            raise ValueError(f"arrays[{_ARRAY_KEY!r}] must be a 1-d unicode array, "
+                             f"got shape {words.shape}")
         return cls(tuple(str(w) for w in words))
 
     def _warn_unknown(self, texts: Sequence[str]) -> None:
@@ -165,8 +188,16 @@ class Vocabulary:
                           f"{listed}", UserWarning, stacklevel=3)
 
 
-def _as_texts(texts, name: str) -> list[str]:
-    """Check ``texts`` is a non-empty sequence of str (a lone str is rejected, not split)."""
+def as_texts(texts, name: str) -> list[str]:
+    """Return ``texts`` as a non-empty list of str, or raise an error that names ``name``.
+
+    A lone str is refused rather than split into its letters; a 1-d NumPy
+    array of strings and any other iterable of str are accepted.
+
+    Raises:
+        TypeError: not an iterable of str (the message names the first bad element).
+        ValueError: empty.
+    """
     if isinstance(texts, str):
         raise TypeError(f"{name} must be a list of str, got a single str; wrap it: [{name}]")
     if isinstance(texts, np.ndarray):
