@@ -26,9 +26,13 @@ from __future__ import annotations
 
 import functools
 import numbers
+import sys
 from dataclasses import dataclass
 
 import numpy as np
+
+from numclip.backend import as_float_array
+from numclip.text import as_texts
 
 __all__ = [
     "COLORS", "SHAPES", "COUNT_WORDS", "TEMPLATES", "CLASSES", "HELDOUT",
@@ -100,7 +104,12 @@ def class_name(c: int) -> str:
 
 @dataclass(frozen=True, eq=False)  # eq=False: == on arrays is elementwise, not a bool
 class Dataset:
-    """``n`` captioned images and their attributes; row ``i`` of every field is image ``i``."""
+    """``n`` captioned images and their attributes; row ``i`` of every field is image ``i``.
+
+    Construction checks every field (shape, dtype, range, and that each label is
+    the class of its colour and shape) and raises a ``TypeError`` or ``ValueError``
+    naming the field; integer fields given as lists become int64 arrays.
+    """
 
     images: np.ndarray  # (n, H, W, 3) float32 in [0, 1], channels last
     colors: np.ndarray  # (n,) int64 index into COLORS
@@ -110,11 +119,29 @@ class Dataset:
     captions: tuple[str, ...]  # (n,) one caption per image
 
     def __post_init__(self):
-        n = len(self.images)
-        for name in ("colors", "shapes", "counts", "labels", "captions"):
-            if len(getattr(self, name)) != n:
-                raise ValueError(f"{name} must have one entry per image ({n}), "
-                                 f"got {len(getattr(self, name))}")
+        images = self.images
+        if not isinstance(images, np.ndarray):
+            raise TypeError(f"images must be a NumPy array, got {type(images).__name__}")
+        images = as_float_array(images, "images")
+        if images.ndim != 4 or images.shape[-1] != 3:
+            raise ValueError(f"images must have shape (n, H, W, 3), got {images.shape}")
+        if images.min() < 0 or images.max() > 1:
+            raise ValueError(f"images must lie in [0, 1], got values in "
+                             f"[{images.min()}, {images.max()}]")
+        n = len(images)
+        fields = {"colors": (0, len(COLORS) - 1), "shapes": (0, len(SHAPES) - 1),
+                  "counts": (1, MAX_COUNT), "labels": (0, len(CLASSES) - 1)}
+        for name, (low, high) in fields.items():
+            object.__setattr__(self, name, _index_array(getattr(self, name), name, n, low, high))
+        if np.any(self.labels != self.colors * len(SHAPES) + self.shapes):
+            i = int(np.argmax(self.labels != self.colors * len(SHAPES) + self.shapes))
+            raise ValueError(f"labels[{i}] = {self.labels[i]} is not the class of colour "
+                             f"{self.colors[i]} and shape {self.shapes[i]} "
+                             f"({self.colors[i] * len(SHAPES) + self.shapes[i]})")
+        captions = tuple(as_texts(self.captions, "captions"))
+        if len(captions) != n:
+            raise ValueError(f"captions must have one entry per image ({n}), got {len(captions)}")
+        object.__setattr__(self, "captions", captions)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -143,10 +170,24 @@ def make_dataset(n: int, *, seed: int, compositions: str = "seen",
     """
     n = _check_int(n, "n", 1)
     seed = _check_int(seed, "seed", 0)
-    if compositions not in _COMPOSITIONS:
+    if not isinstance(compositions, str) or compositions not in _COMPOSITIONS:
         raise ValueError(f"compositions must be one of {sorted(_COMPOSITIONS)}, "
                          f"got {compositions!r}")
     image_size = _check_int(image_size, "image_size", MIN_IMAGE_SIZE)
+    nbytes = n * image_size**2 * 3 * 4  # the float32 images alone
+    too_big = ValueError(f"n = {n} images of {image_size}x{image_size} pixels need at least "
+                         f"{nbytes / 2**30:.3g} GiB, more than this machine could allocate; "
+                         "ask for fewer or smaller images")
+    if nbytes > sys.maxsize:  # NumPy would refuse with a message that names nothing
+        raise too_big
+    try:
+        return _generate(n, seed, compositions, image_size)
+    except MemoryError:
+        raise too_big from None
+
+
+def _generate(n: int, seed: int, compositions: str, image_size: int) -> Dataset:
+    """:func:`make_dataset` once its arguments are checked."""
     rng = np.random.default_rng(seed)
     allowed = np.array(_COMPOSITIONS[compositions], dtype=np.int64)
     labels = allowed[rng.permutation(np.arange(n) % len(allowed))]  # (n,) balanced
@@ -299,6 +340,20 @@ def _paint(masks, colors, rng) -> np.ndarray:
     images *= 2 * NOISE  # in place, now uniform in [-NOISE, NOISE)
     images += masks[..., None] * rgb[:, None, None, :]  # (n, S, S, 3)
     return np.clip(images, 0.0, 1.0, out=images)
+
+
+def _index_array(values, name: str, n: int, low: int, high: int) -> np.ndarray:
+    """``values`` as an ``(n,)`` int64 array with every entry in ``[low, high]``."""
+    values = np.asarray(values)
+    if values.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an array of integers, got dtype {values.dtype}")
+    if values.shape != (n,):
+        raise ValueError(f"{name} must have one entry per image ({n}), got shape {values.shape}")
+    bad = np.flatnonzero((values < low) | (values > high))
+    if bad.size:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {values[bad[0]]} at "
+                         f"position {bad[0]}")
+    return values.astype(np.int64, copy=False)
 
 
 def _check_int(value, name: str, low: int, high: int | None = None) -> int:

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import scipy.optimize
 import scipy.special
+from test_model import public_callables
 
+from numclip import data
 from numclip.data import (
     CLASSES,
     COLORS,
@@ -127,12 +129,6 @@ def test_objects_have_their_colour():
         assert np.all(np.argmax(ink[mine], axis=1) == channel), name
 
 
-def test_dataset_rejects_fields_of_different_lengths():
-    ds = make_dataset(4, seed=0)
-    with pytest.raises(ValueError, match="captions must have one entry per image"):
-        Dataset(ds.images, ds.colors, ds.shapes, ds.counts, ds.labels, ds.captions[:3])
-
-
 # ------------------------------------------------------------ captions
 
 
@@ -165,25 +161,92 @@ def test_caption_is_deterministic_given_the_generator():
     assert {caption(1, 0, 1, rng) for _ in range(100)} >= {"an orange circle", "one orange circle"}
 
 
-# ------------------------------------------------------------ bad arguments
+# ------------------------------------------------------------ bad input, one table
+
+DS = make_dataset(4, seed=0)
+FIELDS = {f: getattr(DS, f) for f in ("images", "colors", "shapes", "counts", "labels", "captions")}
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(n=0), ValueError, "n must be at least 1, got 0"),
-    (dict(n=-5), ValueError, "n must be at least 1"),
-    (dict(n=2.0), TypeError, "n must be an int, got float"),
-    (dict(n=True), TypeError, "n must be an int, got bool"),
-    (dict(seed="1"), TypeError, "seed must be an int"),
-    (dict(seed=-1), ValueError, "seed must be at least 0"),
-    (dict(compositions="unseen"), ValueError, r"compositions must be one of .*'unseen'"),
-    (dict(image_size=8), ValueError, "image_size must be at least 12, got 8"),
-    (dict(image_size=16.0), TypeError, "image_size must be an int"),
-])
-def test_make_dataset_names_bad_arguments(kwargs, error, match):
-    args = dict(n=10, seed=0) | kwargs
-    n = args.pop("n")
-    with pytest.raises(error, match=match):
-        make_dataset(n, **args)
+def dataset(**changes):
+    return lambda: Dataset(**(FIELDS | changes))
+
+
+RNG = np.random.default_rng(0)
+# (public name, call, expected error, words the message must contain)
+BAD_INPUT = [
+    ("make_dataset", lambda: make_dataset(0, seed=0), ValueError, ["n must be at least 1, got 0"]),
+    ("make_dataset", lambda: make_dataset(-5, seed=0), ValueError, ["n must be at least 1"]),
+    ("make_dataset", lambda: make_dataset(2.0, seed=0), TypeError, ["n must be an int, got float"]),
+    ("make_dataset", lambda: make_dataset(True, seed=0), TypeError, ["n must be an int, got bool"]),
+    ("make_dataset", lambda: make_dataset(None, seed=0), TypeError, ["n must be an int"]),
+    ("make_dataset", lambda: make_dataset(10, seed="1"), TypeError, ["seed must be an int"]),
+    ("make_dataset", lambda: make_dataset(10, seed=None), TypeError, ["seed must be an int"]),
+    ("make_dataset", lambda: make_dataset(10, seed=-1), ValueError, ["seed must be at least 0"]),
+    ("make_dataset", lambda: make_dataset(10, seed=1.5), TypeError, ["seed must be an int"]),
+    ("make_dataset", lambda: make_dataset(10, seed=0, compositions="unseen"), ValueError,
+     ["compositions must be one of", "'unseen'"]),
+    ("make_dataset", lambda: make_dataset(10, seed=0, compositions=["seen"]), ValueError,
+     ["compositions must be one of", "['seen']"]),
+    ("make_dataset", lambda: make_dataset(10, seed=0, compositions=None), ValueError,
+     ["compositions must be one of", "None"]),
+    ("make_dataset", lambda: make_dataset(10, seed=0, image_size=8), ValueError,
+     ["image_size must be at least 12, got 8"]),
+    ("make_dataset", lambda: make_dataset(10, seed=0, image_size=16.0), TypeError,
+     ["image_size must be an int"]),
+    ("make_dataset", lambda: make_dataset(10**17, seed=0), ValueError,
+     ["n = 100000000000000000 images", "GiB"]),
+    ("make_dataset", lambda: make_dataset(10**19, seed=0), ValueError, ["n = ", "GiB"]),
+    ("make_dataset", lambda: make_dataset(10, seed=0, image_size=10**10), ValueError,
+     ["images of 10000000000x10000000000 pixels"]),
+    ("caption", lambda: caption(8, 0, 1, RNG), ValueError, ["color must be in [0, 7], got 8"]),
+    ("caption", lambda: caption(0, -1, 1, RNG), ValueError, ["shape must be in [0, 4]"]),
+    ("caption", lambda: caption(0, 0, 4, RNG), ValueError, ["count must be in [1, 3], got 4"]),
+    ("caption", lambda: caption(0, 0, 0, RNG), ValueError, ["count must be in"]),
+    ("caption", lambda: caption(0.0, 0, 1, RNG), TypeError, ["color must be an int"]),
+    ("caption", lambda: caption(0, True, 1, RNG), TypeError, ["shape must be an int, got bool"]),
+    ("caption", lambda: caption(0, 0, 1, 42), TypeError, ["rng must be a numpy.random.Generator"]),
+    ("caption", lambda: caption(0, 0, 1, None), TypeError, ["rng must be a numpy.random"]),
+    ("class_name", lambda: class_name(40), ValueError, ["c must be in [0, 39], got 40"]),
+    ("class_name", lambda: class_name(-1), ValueError, ["c must be in [0, 39]"]),
+    ("class_name", lambda: class_name(1.0), TypeError, ["c must be an int, got float"]),
+    ("class_name", lambda: class_name("red circle"), TypeError, ["c must be an int, got str"]),
+    ("Dataset", dataset(captions=DS.captions[:3]), ValueError,
+     ["captions must have one entry per image (4), got 3"]),
+    ("Dataset", dataset(images=None), TypeError, ["images must be a NumPy array", "NoneType"]),
+    ("Dataset", dataset(images=DS.images.tolist()), TypeError, ["images must be a NumPy array"]),
+    ("Dataset", dataset(images=DS.images[..., 0]), ValueError,
+     ["images must have shape (n, H, W, 3)"]),
+    ("Dataset", dataset(images=DS.images * np.nan), ValueError, ["images contains NaN"]),
+    ("Dataset", dataset(images=DS.images + 1), ValueError, ["images must lie in [0, 1]"]),
+    ("Dataset", dataset(images=(DS.images > 0.5).astype(np.uint8)), TypeError,
+     ["images must have a real floating dtype"]),
+    ("Dataset", dataset(images=DS.images[:0]), ValueError, ["images must be non-empty"]),
+    ("Dataset", dataset(colors=DS.colors * 1.0), TypeError,
+     ["colors must be an array of integers", "float64"]),
+    ("Dataset", dataset(colors=DS.colors + 8), ValueError, ["colors must be in [0, 7]"]),
+    ("Dataset", dataset(shapes=DS.shapes[:3]), ValueError,
+     ["shapes must have one entry per image (4)", "(3,)"]),
+    ("Dataset", dataset(counts=np.zeros(4, int)), ValueError, ["counts must be in [1, 3], got 0"]),
+    ("Dataset", dataset(labels=(DS.labels + 1) % len(CLASSES)), ValueError,
+     ["labels[0] =", "is not the class of colour"]),
+    ("Dataset", dataset(labels=None), TypeError, ["labels must be an array of integers"]),
+    ("Dataset", dataset(captions="a red circle"), TypeError, ["captions must be a list of str"]),
+    ("Dataset", dataset(captions=(*DS.captions[:3], 3)), TypeError,
+     ["captions[3] must be a str, got int"]),
+]
+
+
+@pytest.mark.parametrize("name, call, error, words", BAD_INPUT,
+                         ids=[f"{row[0]}-{i}" for i, row in enumerate(BAD_INPUT)])
+def test_bad_input_is_refused_with_a_message_that_names_it(name, call, error, words):
+    with pytest.raises(error) as info:
+        call()
+    for word in words:
+        assert word in str(info.value), f"{word!r} not in {str(info.value)!r}"
+
+
+def test_every_public_function_has_bad_input_rows():
+    assert public_callables(data) - {row[0] for row in BAD_INPUT} == set()
 
 
 def test_make_dataset_seed_is_keyword_only():
@@ -191,23 +254,24 @@ def test_make_dataset_seed_is_keyword_only():
         make_dataset(10, 0)
 
 
-@pytest.mark.parametrize("args, error, match", [
-    ((8, 0, 1), ValueError, r"color must be in \[0, 7\], got 8"),
-    ((0, -1, 1), ValueError, "shape must be in"),
-    ((0, 0, 4), ValueError, r"count must be in \[1, 3\], got 4"),
-    ((0, 0, 0), ValueError, "count must be in"),
-    ((0.0, 0, 1), TypeError, "color must be an int"),
-])
-def test_caption_names_bad_arguments(args, error, match):
-    with pytest.raises(error, match=match):
-        caption(*args, np.random.default_rng(0))
+# ------------------------------------------------------------ valid unusual input
+
+def test_numpy_integer_arguments_give_the_same_dataset():
+    a = make_dataset(np.int64(12), seed=np.uint8(3), image_size=np.int32(13), compositions="all")
+    b = make_dataset(12, seed=3, image_size=13, compositions="all")
+    for name in ("images", "colors", "shapes", "counts", "labels"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert a.captions == b.captions
+    assert caption(np.int64(1), np.int8(3), np.uint16(2), np.random.default_rng(9)) == caption(
+        1, 3, 2, np.random.default_rng(9))
+    assert class_name(np.int64(0)) == "red circle"
 
 
-def test_caption_and_class_name_reject_bad_input():
-    with pytest.raises(TypeError, match=r"rng must be a numpy\.random\.Generator"):
-        caption(0, 0, 1, 42)
-    with pytest.raises(ValueError, match=r"c must be in \[0, 39\], got 40"):
-        class_name(40)
+def test_dataset_takes_lists_and_fortran_order_arrays():
+    ds = Dataset(np.asfortranarray(DS.images), DS.colors.tolist(), DS.shapes.astype(np.int32),
+                 DS.counts.tolist(), DS.labels.tolist(), list(DS.captions))
+    assert ds.colors.dtype == np.int64 and isinstance(ds.captions, tuple)
+    np.testing.assert_array_equal(ds.pixels(), DS.pixels())
 
 
 # ------------------------------------------------------------ linear decodability
