@@ -5,19 +5,28 @@ circle"), encode the prompts, and classify an image by the class whose text
 embedding is most similar to the image's.  Prompt ensembling averages the
 normalised embeddings of several templates per class and renormalises
 (CLIP paper, section 3.1.4).
+
+Every function checks its arguments first and raises a ``TypeError`` or
+``ValueError`` that names the argument and says what was expected.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
+import operator
+import string
+
 import numpy as np
 from scipy.optimize import minimize
 
-from numclip.backend import array_namespace, to_numpy
+from numclip.backend import array_namespace, as_embedding_pair, as_matrix, to_numpy
 from numclip.losses import cross_entropy
 from numclip.normalize import l2_normalize
+from numclip.text import Vocabulary, as_texts
 
-__all__ = ["PROMPT_TEMPLATES", "prompts", "class_embeddings", "zero_shot_scores",
-           "top_k_accuracy", "recall_at_k", "linear_probe", "chance"]
+__all__ = ["PROMPT_TEMPLATES", "prompts", "check_template", "class_embeddings",
+           "zero_shot_scores", "top_k_accuracy", "recall_at_k", "linear_probe", "chance"]
 
 PROMPT_TEMPLATES = (
     "a photo of a {}.",
@@ -26,16 +35,70 @@ PROMPT_TEMPLATES = (
     "there is one {}.",
 )
 
+_SLOT = "exactly one '{}' where the class name goes"
+
+
+def check_template(template) -> str:
+    """Return ``template`` after checking it is a prompt template: a str with one bare ``{}``.
+
+    The one replacement field must be exactly ``{}``: no name or index
+    (``{x}``, ``{0}``), no conversion (``{!r}``) and no format spec (``{:>8}``),
+    because the template is filled with ``template.format(class_name)`` and
+    anything else would fail there or change the class name.  Literal braces
+    are written doubled, as ``str.format`` reads them: ``"a {{sketch}} of a {}"``.
+
+    Raises:
+        TypeError: ``template`` is not a str.
+        ValueError: the message quotes the template and says what is wrong.
+    """
+    if not isinstance(template, str):
+        raise TypeError(f"a template must be a str with {_SLOT}, got {type(template).__name__}")
+    try:
+        fields = [f for _, *f in string.Formatter().parse(template) if f[0] is not None]
+    except ValueError as err:  # an unmatched '{' or '}'
+        raise ValueError(f"template {template!r} is not a valid format string ({err}); it needs "
+                         f"{_SLOT}, and '{{{{' or '}}}}' for a literal brace") from None
+    if len(fields) != 1:
+        raise ValueError(f"template {template!r} has {len(fields)} replacement fields; "
+                         f"each template needs {_SLOT}")
+    name, spec, conversion = fields[0]
+    if name or spec or conversion:
+        raise ValueError(f"template {template!r} has the field "
+                         f"{_field_text(name, spec, conversion)!r}; each template needs "
+                         f"{_SLOT}, with no name, index, conversion or format spec")
+    return template
+
+
+def _field_text(name, spec, conversion) -> str:
+    """The replacement field as written, e.g. ``{x!r:>8}``."""
+    conversion = f"!{conversion}" if conversion else ""
+    return "{" + name + conversion + (f":{spec}" if spec else "") + "}"
+
 
 def prompts(class_names, templates=PROMPT_TEMPLATES) -> list[str]:
-    """Every template filled with every class name, class-major: ``(C * K,)`` strings."""
+    """Every template filled with every class name, class-major: ``(C * K,)`` strings.
+
+    Args:
+        class_names: ``(C,)`` sequence of str (a single str is refused, not split into letters).
+        templates: ``(K,)`` sequence of str, each passing :func:`check_template`.
+    """
+    class_names = as_texts(class_names, "class_names")
+    templates = _as_templates(templates)
+    return [t.format(name) for name in class_names for t in templates]
+
+
+def _as_templates(templates) -> list[str]:
+    if isinstance(templates, str):
+        raise TypeError(f"templates must be a list of str, got a single str {templates!r}; "
+                        "wrap it: [template]")
+    try:
+        templates = list(templates)
+    except TypeError:
+        raise TypeError("templates must be a list of str, "
+                        f"got {type(templates).__name__}") from None
     if not templates:
         raise ValueError("templates must hold at least one template")
-    for t in templates:
-        if t.count("{}") != 1:
-            raise ValueError("each template needs exactly one '{}' for the class name, "
-                             f"got {t!r}")
-    return [t.format(name) for name in class_names for t in templates]
+    return [check_template(t) for t in templates]
 
 
 def class_embeddings(model, vocab, class_names, templates=PROMPT_TEMPLATES, *,
@@ -45,38 +108,76 @@ def class_embeddings(model, vocab, class_names, templates=PROMPT_TEMPLATES, *,
     ``warn=False`` silences the warning about words the vocabulary lacks, for
     prompts written to contain them (they count as ``<unk>`` either way).
 
+    Args:
+        model: a model with ``params["text_proj"]`` and ``encode_texts`` (a TinyCLIP).
+        vocab: the :class:`~numclip.text.Vocabulary` the model was trained with.
+        class_names, templates: as for :func:`prompts`.
+
     Returns:
-        ``(C, D)`` array in the model's array library.
+        ``(C, D)`` array in the model's array library and dtype.
     """
-    xp = array_namespace(model.params["text_proj"])
-    features = xp.asarray(vocab.features(prompts(class_names, templates), warn=warn),
-                          dtype=model.params["text_proj"].dtype)
+    text_proj = _text_proj(model)
+    if not isinstance(vocab, Vocabulary):
+        raise TypeError(f"vocab must be a numclip.text.Vocabulary, got {type(vocab).__name__}")
+    if len(vocab) != text_proj.shape[0]:
+        raise ValueError(f"vocab has {len(vocab)} words but the model's text_proj has "
+                         f"{text_proj.shape[0]} rows; use the vocabulary the model was trained "
+                         "with")
+    class_names, templates = as_texts(class_names, "class_names"), _as_templates(templates)
+    texts = prompts(class_names, templates)  # (C * K,)
+    xp = array_namespace(text_proj)
+    features = xp.asarray(vocab.features(texts, warn=warn), dtype=text_proj.dtype)  # (C*K, V)
     embeds = model.encode_texts(features)  # (C * K, D), each row unit length
-    embeds = xp.reshape(embeds, (len(class_names), len(templates), -1))
+    embeds = xp.reshape(embeds, (len(class_names), len(templates), -1))  # (C, K, D)
     return l2_normalize(xp.mean(embeds, axis=1))[0]  # (C, D) the ensemble, renormalised
 
 
+def _text_proj(model):
+    params = getattr(model, "params", None)
+    if not (isinstance(params, dict) and "text_proj" in params and hasattr(model, "encode_texts")):
+        raise TypeError("model must be a TinyCLIP (params['text_proj'] and encode_texts), "
+                        f"got {type(model).__name__}")
+    return params["text_proj"]
+
+
 def zero_shot_scores(model, pixels, class_embeds):
-    """Cosine similarity of every image with every class: ``(n, C)``."""
-    return model.encode_images(pixels) @ class_embeds.T
+    """Cosine similarity of every image with every class: ``(n, C)``.
+
+    Args:
+        model: a model with ``encode_images`` (a TinyCLIP).
+        pixels: ``(n, P)`` images, as :meth:`TinyCLIP.encode_images` takes them.
+        class_embeds: ``(C, D)`` from :func:`class_embeddings`, in the model's dtype.
+    """
+    if not hasattr(model, "encode_images"):
+        raise TypeError(f"model must have encode_images (a TinyCLIP), got {type(model).__name__}")
+    class_embeds = as_matrix(class_embeds, "class_embeds")
+    image_embeds = model.encode_images(pixels)  # (n, D)
+    if class_embeds.shape[1] != image_embeds.shape[1]:
+        raise ValueError(f"class_embeds must have the model's width D = {image_embeds.shape[1]}, "
+                         f"got shape {tuple(class_embeds.shape)}")
+    if class_embeds.dtype != image_embeds.dtype:
+        raise TypeError(f"class_embeds has dtype {class_embeds.dtype} but the model is "
+                        f"{image_embeds.dtype}; make them with class_embeddings(model, ...)")
+    return image_embeds @ class_embeds.T  # (n, C)
 
 
 def top_k_accuracy(scores, labels, k: int = 1) -> float:
     """Fraction of rows whose true label is among the ``k`` highest scores.
 
+    A tie counts against the truth, so a model that scores every class the
+    same gets 0, not 100%.
+
     Args:
-        scores: ``(n, C)`` any backend; labels: ``(n,)`` ints in ``[0, C)``.
+        scores: ``(n, C)`` finite floats, any backend.
+        labels: ``(n,)`` integers in ``[0, C)``.
+        k: an int in ``[1, C]``.
     """
-    scores, labels = to_numpy(scores), np.asarray(to_numpy(labels))
-    if scores.ndim != 2 or labels.shape != (scores.shape[0],):
-        raise ValueError(f"scores must be (n, C) and labels (n,), got {scores.shape} "
-                         f"and {labels.shape}")
-    if not 1 <= k <= scores.shape[1]:
-        raise ValueError(f"k must be in [1, {scores.shape[1]}], got {k}")
-    # rank = how many other classes score at least as high: a tie counts against the truth,
-    # so a model that scores every class the same gets 0, not 100%
-    true_score = scores[np.arange(len(labels)), labels][:, None]
-    rank = np.sum(scores >= true_score, axis=1) - 1
+    scores = to_numpy(as_matrix(scores, "scores"))
+    n, c = scores.shape
+    labels = _as_labels(labels, "labels", n, c)
+    k = _as_int(k, "k", 1, c)
+    true_score = scores[np.arange(n), labels][:, None]  # (n, 1)
+    rank = np.sum(scores >= true_score, axis=1) - 1  # how many other classes score as high
     return float(np.mean(rank < k))
 
 
@@ -87,16 +188,19 @@ def recall_at_k(image_embeds, text_embeds, k: int = 1, labels=None) -> dict:
     or, given ``labels`` ``(n,)``, any item with the partner's label: with many
     identical captions ("two red circles"), which of them comes first is luck.
 
+    Args:
+        image_embeds, text_embeds: ``(n, D)`` each, one dtype, row ``i`` a pair.
+        k: an int in ``[1, n]``.
+        labels: ``None`` or ``(n,)`` integers; equal labels count as the same item.
+
     Returns:
         ``{"image_to_text": r, "text_to_image": r}``, fractions in [0, 1].
     """
+    image_embeds, text_embeds = as_embedding_pair(image_embeds, text_embeds)
     sim = to_numpy(image_embeds @ text_embeds.T)  # (n, n)
     n = sim.shape[0]
-    labels = np.arange(n) if labels is None else np.asarray(to_numpy(labels))
-    if labels.shape != (n,):
-        raise ValueError(f"labels must have shape ({n},), got {labels.shape}")
-    if not 1 <= k <= n:
-        raise ValueError(f"k must be in [1, {n}], got {k}")
+    labels = np.arange(n) if labels is None else _as_labels(labels, "labels", n)
+    k = _as_int(k, "k", 1, n)
     same = labels[:, None] == labels[None, :]  # (n, n) which items count as a hit
     return {"image_to_text": _hit_rate(sim, same, k), "text_to_image": _hit_rate(sim.T, same, k)}
 
@@ -115,9 +219,26 @@ def linear_probe(train_x, train_y, test_x, test_y, *, num_classes: int,
     with L-BFGS, using numclip's own cross-entropy gradient.  This is the
     baseline CLIP's zero-shot classifier is compared against: a classifier
     that *was* trained on labels.
+
+    Args:
+        train_x: ``(n, D)`` features; train_y: ``(n,)`` integers in ``[0, num_classes)``.
+        test_x: ``(m, D)`` features; test_y: ``(m,)`` integers in ``[0, num_classes)``.
+        num_classes: an int, at least 1.
+        l2: :math:`\lambda \ge 0`, finite.
+        max_iter: most L-BFGS iterations, an int, at least 1.
     """
-    x, xt = np.asarray(to_numpy(train_x), np.float64), np.asarray(to_numpy(test_x), np.float64)
-    y, yt = np.asarray(to_numpy(train_y)), np.asarray(to_numpy(test_y))
+    num_classes = _as_int(num_classes, "num_classes", 1)
+    l2 = _as_real(l2, "l2")
+    if not (math.isfinite(l2) and l2 >= 0):
+        raise ValueError(f"l2 must be non-negative and finite, got {l2}")
+    max_iter = _as_int(max_iter, "max_iter", 1)
+    x = np.asarray(to_numpy(as_matrix(train_x, "train_x")), np.float64)  # (n, D)
+    xt = np.asarray(to_numpy(as_matrix(test_x, "test_x")), np.float64)  # (m, D)
+    if xt.shape[1] != x.shape[1]:
+        raise ValueError(f"test_x must have the width of train_x ({x.shape[1]}), "
+                         f"got shape {xt.shape}")
+    y = _as_labels(train_y, "train_y", x.shape[0], num_classes)
+    yt = _as_labels(test_y, "test_y", xt.shape[0], num_classes)
     d = x.shape[1]
 
     def objective(theta):
@@ -135,5 +256,48 @@ def linear_probe(train_x, train_y, test_x, test_y, *, num_classes: int,
 
 
 def chance(num_classes: int) -> float:
-    """Top-1 accuracy of guessing uniformly among ``num_classes`` classes."""
-    return 1.0 / num_classes
+    """Top-1 accuracy of guessing uniformly among ``num_classes`` classes (an int >= 1)."""
+    return 1.0 / _as_int(num_classes, "num_classes", 1)
+
+
+# ----------------------------------------------------------------------------- validators
+
+def _as_int(value, name: str, low: int, high: int | None = None) -> int:
+    """``value`` as an int in ``[low, high]``; NumPy integers count, bools and floats do not."""
+    if isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be an int, got bool")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}") from None
+    if value < low or (high is not None and value > high):
+        expected = f"at least {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be {expected}, got {value}")
+    return value
+
+
+def _as_real(value, name: str) -> float:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
+def _as_labels(labels, name: str, n: int, num_classes: int | None = None) -> np.ndarray:
+    """``labels`` as a ``(n,)`` NumPy integer array, each in ``[0, num_classes)`` if given."""
+    if isinstance(labels, list | tuple):
+        labels = np.asarray(labels)
+    try:
+        labels = to_numpy(labels)
+    except TypeError:
+        raise TypeError(f"{name} must be an array of integers, "
+                        f"got {type(labels).__name__}") from None
+    if labels.dtype.kind not in "iu":  # bool, float, str and object labels are refused
+        raise TypeError(f"{name} must be an array of integers, got dtype {labels.dtype}")
+    if labels.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), one per row, got {labels.shape}")
+    if num_classes is not None:
+        bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
+        if bad.size:
+            raise ValueError(f"{name} must be class indices in [0, {num_classes}), got "
+                             f"{labels[bad[0]]} at position {bad[0]}")
+    return labels

@@ -3,16 +3,20 @@ import warnings
 import numpy as np
 import pytest
 
+from numclip import zeroshot
 from numclip.data import COLORS, class_name
 from numclip.model import TinyCLIP
 from numclip.text import Vocabulary
 from numclip.zeroshot import (
+    PROMPT_TEMPLATES,
     chance,
+    check_template,
     class_embeddings,
     linear_probe,
     prompts,
     recall_at_k,
     top_k_accuracy,
+    zero_shot_scores,
 )
 
 
@@ -31,7 +35,8 @@ def test_ensemble_is_the_renormalised_mean_of_normalised_prompt_embeddings():
     vocab = Vocabulary.build(prompts(names, templates))
     model = TinyCLIP.create(12, len(vocab), 5, seed=0, dtype=np.float64)
     got = class_embeddings(model, vocab, names, templates)
-    each = model.encode_texts(vocab.features(prompts(names, templates))).reshape(2, 2, 5)
+    features = vocab.features(prompts(names, templates)).astype(np.float64)
+    each = model.encode_texts(features).reshape(2, 2, 5)
     mean = each.mean(axis=1)
     np.testing.assert_allclose(got, mean / np.linalg.norm(mean, axis=1, keepdims=True),
                                rtol=1e-12)
@@ -80,3 +85,187 @@ def test_unknown_prompt_words_warn_unless_told_they_are_expected():
         warnings.simplefilter("error")
         quiet = class_embeddings(model, vocab, names, scrambled, warn=False)
     np.testing.assert_array_equal(warned, quiet)
+
+
+# ------------------------------------------------------------ bad input, one table
+
+def _model_and_vocab():
+    names = [class_name(0), class_name(7)]
+    vocab = Vocabulary.build(prompts(names, PROMPT_TEMPLATES))
+    return TinyCLIP.create(6, len(vocab), 3, seed=0), vocab, names
+
+
+MODEL, VOCAB, NAMES = _model_and_vocab()
+PIXELS = np.ones((2, 6), np.float32)
+CLASS_EMBEDS = np.eye(2, 3, dtype=np.float32)
+SCORES = np.array([[0.9, 0.1, 0.0], [0.2, 0.3, 0.5]])
+LABELS = np.array([0, 2])
+EMB5 = np.eye(5, 4)
+X, Y = np.random.default_rng(0).standard_normal((4, 3)), np.array([0, 1, 0, 1])
+
+# (public name, call, expected error, words the message must contain)
+BAD_INPUT = [
+    ("prompts", lambda: prompts("red circle", ["a {}"]), TypeError, ["class_names", "single str"]),
+    ("prompts", lambda: prompts(None), TypeError, ["class_names", "NoneType"]),
+    ("prompts", lambda: prompts([], ["a {}"]), ValueError, ["class_names must not be empty"]),
+    ("prompts", lambda: prompts(["x", 3]), TypeError, ["class_names[1] must be a str"]),
+    ("prompts", lambda: prompts(["x"], "a {}"), TypeError, ["templates", "single str"]),
+    ("prompts", lambda: prompts(["x"], None), TypeError, ["templates", "NoneType"]),
+    ("prompts", lambda: prompts(["x"], ()), ValueError, ["at least one template"]),
+    ("prompts", lambda: prompts(["x"], ["a {}", 3]), TypeError, ["template", "int"]),
+    ("prompts", lambda: prompts(["x"], ["no slot"]), ValueError, ["'no slot'", "exactly one '{}'"]),
+    ("prompts", lambda: prompts(["x"], ["{} and {}"]), ValueError, ["'{} and {}'", "exactly one"]),
+    ("prompts", lambda: prompts(["x"], ["{} {x}"]), ValueError, ["'{} {x}'", "exactly one '{}'"]),
+    ("prompts", lambda: prompts(["x"], ["{}{!r}"]), ValueError, ["'{}{!r}'", "exactly one '{}'"]),
+    ("prompts", lambda: prompts(["x"], ["{} {"]), ValueError, ["'{} {'", "exactly one '{}'"]),
+    ("check_template", lambda: check_template("a {x}"), ValueError, ["'a {x}'", "'{x}'", "name"]),
+    ("check_template", lambda: check_template("{0}"), ValueError, ["'{0}'", "exactly one '{}'"]),
+    ("check_template", lambda: check_template("{!r}"), ValueError, ["'{!r}'", "conversion"]),
+    ("check_template", lambda: check_template("a {:>8}"), ValueError, ["'a {:>8}'", "spec"]),
+    ("check_template", lambda: check_template("a }"), ValueError, ["'a }'", "'}}'"]),
+    ("check_template", lambda: check_template(b"a {}"), TypeError, ["template", "bytes"]),
+    ("check_template", lambda: check_template(None), TypeError, ["template", "NoneType"]),
+    ("class_embeddings", lambda: class_embeddings(None, VOCAB, NAMES), TypeError,
+     ["model must be a TinyCLIP", "NoneType"]),
+    ("class_embeddings", lambda: class_embeddings(MODEL, None, NAMES), TypeError,
+     ["vocab must be a numclip.text.Vocabulary"]),
+    ("class_embeddings", lambda: class_embeddings(MODEL, Vocabulary.build(["a b"]), NAMES),
+     ValueError, ["vocab has 3 words", "text_proj has"]),
+    ("class_embeddings", lambda: class_embeddings(MODEL, VOCAB, "red circle"), TypeError,
+     ["class_names", "single str"]),
+    ("class_embeddings", lambda: class_embeddings(MODEL, VOCAB, NAMES, ("{x}",)), ValueError,
+     ["'{x}'", "exactly one '{}'"]),
+    ("class_embeddings", lambda: class_embeddings(MODEL, VOCAB, NAMES, warn="no"), TypeError,
+     ["warn must be True or False"]),
+    ("class_embeddings", lambda: class_embeddings(MODEL, VOCAB, ["?!"], ("{}",)), ValueError,
+     ["'?!' has no words"]),
+    ("zero_shot_scores", lambda: zero_shot_scores(None, PIXELS, CLASS_EMBEDS), TypeError,
+     ["model must have encode_images"]),
+    ("zero_shot_scores", lambda: zero_shot_scores(MODEL, np.ones((2, 5), np.float32),
+                                                  CLASS_EMBEDS), ValueError,
+     ["pixels must have 6 columns"]),
+    ("zero_shot_scores", lambda: zero_shot_scores(MODEL, PIXELS, np.eye(2, 4, dtype=np.float32)),
+     ValueError, ["class_embeds must have the model's width D = 3"]),
+    ("zero_shot_scores", lambda: zero_shot_scores(MODEL, PIXELS, np.eye(2, 3)), TypeError,
+     ["class_embeds has dtype float64", "float32"]),
+    ("zero_shot_scores", lambda: zero_shot_scores(MODEL, PIXELS, "classes"), TypeError,
+     ["class_embeds must be an array"]),
+    ("zero_shot_scores", lambda: zero_shot_scores(MODEL, np.full((2, 6), np.nan, np.float32),
+                                                  CLASS_EMBEDS), ValueError,
+     ["pixels contains NaN"]),
+    ("top_k_accuracy", lambda: top_k_accuracy(np.full((3, 4), np.nan), np.zeros(3, int)),
+     ValueError, ["scores contains NaN"]),
+    ("top_k_accuracy", lambda: top_k_accuracy(SCORES, [0, -1]), ValueError,
+     ["labels must be class indices in [0, 3)", "-1"]),
+    ("top_k_accuracy", lambda: top_k_accuracy(SCORES, [0, 3]), ValueError,
+     ["labels must be class indices in [0, 3)"]),
+    ("top_k_accuracy", lambda: top_k_accuracy(SCORES, LABELS, 1.5), TypeError,
+     ["k must be an int", "1.5"]),
+    ("top_k_accuracy", lambda: top_k_accuracy(SCORES, LABELS, True), TypeError,
+     ["k must be an int", "bool"]),
+    ("top_k_accuracy", lambda: top_k_accuracy(SCORES, LABELS, 0), ValueError,
+     ["k must be in [1, 3], got 0"]),
+    ("top_k_accuracy", lambda: top_k_accuracy(SCORES, LABELS, 4), ValueError,
+     ["k must be in [1, 3], got 4"]),
+    ("top_k_accuracy", lambda: top_k_accuracy(SCORES, [0.0, 2.0]), TypeError,
+     ["labels must be an array of integers", "float64"]),
+    ("top_k_accuracy", lambda: top_k_accuracy(SCORES, [True, False]), TypeError,
+     ["labels must be an array of integers", "bool"]),
+    ("top_k_accuracy", lambda: top_k_accuracy(SCORES, ["a", "b"]), TypeError,
+     ["labels must be an array of integers"]),
+    ("top_k_accuracy", lambda: top_k_accuracy(SCORES, None), TypeError,
+     ["labels must be an array of integers", "NoneType"]),
+    ("top_k_accuracy", lambda: top_k_accuracy(SCORES, [0, 1, 2]), ValueError,
+     ["labels must have shape (2,)"]),
+    ("top_k_accuracy", lambda: top_k_accuracy(np.ones(3), [0]), ValueError, ["scores must be 2-D"]),
+    ("top_k_accuracy", lambda: top_k_accuracy(np.ones((0, 3)), []), ValueError,
+     ["scores must be non-empty"]),
+    ("top_k_accuracy", lambda: top_k_accuracy(None, LABELS), TypeError, ["scores must be"]),
+    ("top_k_accuracy", lambda: top_k_accuracy(np.ones((2, 3), int), LABELS), TypeError,
+     ["scores must have a real floating dtype"]),
+    ("top_k_accuracy", lambda: top_k_accuracy(SCORES + 1j, LABELS), TypeError,
+     ["scores must have a real floating dtype"]),
+    ("recall_at_k", lambda: recall_at_k(np.eye(5, 3), np.eye(4, 3)), ValueError,
+     ["same number of pairs N", "5 and 4"]),
+    ("recall_at_k", lambda: recall_at_k(EMB5, np.eye(5, 3)), ValueError, ["same width D"]),
+    ("recall_at_k", lambda: recall_at_k(EMB5, EMB5, 0), ValueError, ["k must be in [1, 5]"]),
+    ("recall_at_k", lambda: recall_at_k(EMB5, EMB5, 6), ValueError, ["k must be in [1, 5]"]),
+    ("recall_at_k", lambda: recall_at_k(EMB5, EMB5, 1.5), TypeError, ["k must be an int"]),
+    ("recall_at_k", lambda: recall_at_k(EMB5, EMB5, labels=[0, 1]), ValueError,
+     ["labels must have shape (5,)"]),
+    ("recall_at_k", lambda: recall_at_k(EMB5, EMB5, labels=np.ones(5)), TypeError,
+     ["labels must be an array of integers"]),
+    ("recall_at_k", lambda: recall_at_k(np.full((5, 4), np.inf), EMB5), ValueError,
+     ["image_embeds contains NaN or infinite"]),
+    ("recall_at_k", lambda: recall_at_k(EMB5, None), TypeError, ["text_embeds must be an array"]),
+    ("linear_probe", lambda: linear_probe(X, Y, X, Y, num_classes=2, l2=-1), ValueError,
+     ["l2 must be non-negative", "-1"]),
+    ("linear_probe", lambda: linear_probe(X, Y, X, Y, num_classes=2, l2=np.nan), ValueError,
+     ["l2 must be non-negative and finite"]),
+    ("linear_probe", lambda: linear_probe(X, Y, X, Y, num_classes=2, l2="a"), TypeError,
+     ["l2 must be a real number"]),
+    ("linear_probe", lambda: linear_probe(X, Y, X, Y, num_classes=2, max_iter=0), ValueError,
+     ["max_iter must be at least 1, got 0"]),
+    ("linear_probe", lambda: linear_probe(X, Y, X, Y, num_classes=2, max_iter=1.5), TypeError,
+     ["max_iter must be an int"]),
+    ("linear_probe", lambda: linear_probe(X, Y, X, Y, num_classes=0), ValueError,
+     ["num_classes must be at least 1"]),
+    ("linear_probe", lambda: linear_probe(X, Y, X, Y, num_classes=2.0), TypeError,
+     ["num_classes must be an int"]),
+    ("linear_probe", lambda: linear_probe(X, Y + 1, X, Y, num_classes=2), ValueError,
+     ["train_y must be class indices in [0, 2)", "2"]),
+    ("linear_probe", lambda: linear_probe(X, Y, X[:, :2], Y, num_classes=2), ValueError,
+     ["test_x must have the width of train_x (3)"]),
+    ("linear_probe", lambda: linear_probe(X, Y[:3], X, Y, num_classes=2), ValueError,
+     ["train_y must have shape (4,)"]),
+    ("linear_probe", lambda: linear_probe(X * np.nan, Y, X, Y, num_classes=2), ValueError,
+     ["train_x contains NaN"]),
+    ("linear_probe", lambda: linear_probe(X, Y, X, Y * 1.0, num_classes=2), TypeError,
+     ["test_y must be an array of integers"]),
+    ("chance", lambda: chance(0), ValueError, ["num_classes must be at least 1, got 0"]),
+    ("chance", lambda: chance(-3), ValueError, ["num_classes must be at least 1"]),
+    ("chance", lambda: chance(2.5), TypeError, ["num_classes must be an int", "float"]),
+    ("chance", lambda: chance(True), TypeError, ["num_classes must be an int", "bool"]),
+    ("chance", lambda: chance("8"), TypeError, ["num_classes must be an int", "str"]),
+]
+
+
+@pytest.mark.filterwarnings("error")  # no RuntimeWarning from NaN arithmetic on the way
+@pytest.mark.parametrize("name, call, error, words", BAD_INPUT,
+                         ids=[f"{row[0]}-{i}" for i, row in enumerate(BAD_INPUT)])
+def test_bad_input_is_refused_with_a_message_that_names_it(name, call, error, words):
+    with pytest.raises(error) as info:
+        call()
+    for word in words:
+        assert word in str(info.value), f"{word!r} not in {str(info.value)!r}"
+
+
+def test_every_public_function_has_bad_input_rows():
+    public = {name for name in zeroshot.__all__ if callable(getattr(zeroshot, name))}
+    assert public - {row[0] for row in BAD_INPUT} == set()
+
+
+# ------------------------------------------------------------ valid unusual input
+
+def test_numpy_integers_lists_and_fortran_order_are_accepted():
+    scores = np.asfortranarray(SCORES)
+    assert top_k_accuracy(scores, [0, 2], np.int64(2)) == top_k_accuracy(SCORES, LABELS, 2)
+    assert top_k_accuracy(SCORES.tolist(), LABELS.astype(np.uint8), np.int32(1)) == 1.0
+    wide = np.concatenate([SCORES, np.zeros((2, 3))], axis=1)[:, ::2]  # a strided view
+    assert top_k_accuracy(wide, [0, 1]) == top_k_accuracy(np.ascontiguousarray(wide), [0, 1])
+    assert chance(np.int64(8)) == chance(8) == 1 / 8
+    img = np.asfortranarray(np.eye(3))
+    assert recall_at_k(img, np.eye(3).tolist(), np.int64(1), labels=[0, 1, 2]) == {
+        "image_to_text": 1.0, "text_to_image": 1.0}
+    acc = linear_probe(X.tolist(), Y.tolist(), np.asfortranarray(X), Y.astype(np.int32),
+                       num_classes=np.int64(2), l2=np.float32(0.01), max_iter=np.int64(50))
+    assert acc == linear_probe(X, Y, X, Y, num_classes=2, l2=0.01, max_iter=50)
+
+
+def test_templates_may_hold_literal_braces_and_come_from_any_sequence():
+    assert check_template("a {{sketch}} of a {}") == "a {{sketch}} of a {}"
+    assert prompts(np.array(["red circle"]), ["a {{sketch}} of a {}"]) == [
+        "a {sketch} of a red circle"]
+    got = class_embeddings(MODEL, VOCAB, tuple(NAMES), (t for t in PROMPT_TEMPLATES))
+    np.testing.assert_array_equal(got, class_embeddings(MODEL, VOCAB, NAMES))
+    assert got.shape == (2, 3) and got.dtype == np.float32
