@@ -32,11 +32,17 @@ def pairs(max_n=6, max_d=5):
 def test_softmax_rows_sum_to_one(z):
     p = softmax(z)
     assert np.all(p >= 0) and np.all(p <= 1)
-    np.testing.assert_allclose(np.sum(p, axis=1), 1.0, rtol=1e-12)
+    # each p_j = e_j / S with S = fl(sum e) off by n u relatively; the check's own sum
+    # of n terms adds n u: |sum p - 1| <= (2 n + 1) u, n <= 6 columns
+    np.testing.assert_allclose(np.sum(p, axis=1), 1.0, rtol=(2 * z.shape[1] + 1) * 2.0**-53)
 
 
 @given(matrices(), st.floats(-1e4, 1e4))
 def test_softmax_is_shift_invariant(z, c):
+    # z + c rounds each entry by u (|z| + |c|) <= 1.1e4 u = 1.2e-12: every shifted logit
+    # moves by that, p relatively by twice that (p <= 1), lse by that plus its own
+    # (4 |z| + n + 2 FN) u budget (test_softmax.py) on |z| up to 1.1e4: 5e-12 all told,
+    # so 1e-9 leaves 200x for z's bound of 1e3
     np.testing.assert_allclose(softmax(z + c), softmax(z), atol=1e-9)
     np.testing.assert_allclose(logsumexp(z + c), logsumexp(z) + c, rtol=1e-9, atol=1e-9)
 
@@ -51,7 +57,9 @@ def test_no_overflow_for_logits_in_the_thousands(z):
 @given(matrices(elements=st.floats(-100, 100).filter(lambda v: abs(v) > 1e-6)))
 def test_normalized_rows_have_unit_norm(x):
     y, _ = l2_normalize(x)
-    np.testing.assert_allclose(np.linalg.norm(y, axis=1), 1.0, rtol=1e-12)
+    # y_k is off by (D/2 + 3) u relatively (test_normalize.py), |y| by that plus the
+    # check's own norm (D/2 + 1) u: (D + 4) u, D <= 6 columns
+    np.testing.assert_allclose(np.linalg.norm(y, axis=1), 1.0, rtol=(x.shape[1] + 4) * 2.0**-53)
 
 
 @given(pairs(), st.floats(0.0, math.log(100.0)), st.booleans())
@@ -60,6 +68,10 @@ def test_loss_is_non_negative_and_symmetric_in_images_and_texts(embeds, s, norma
     loss, grads = clip_loss(img, txt, s, normalize=normalize)
     swapped, swapped_grads = clip_loss(txt, img, s, normalize=normalize)
     assert loss >= 0
+    # Swapping turns row sums into column sums: the same numbers, added in another order.
+    # 1e-12 is 9000 u for a loss of at most 2 N = 12 pair terms; the gradients' 1e-9 is
+    # 9e6 u, room for the softmax's amplification of a logit error by up to scale |x|^2
+    # <= 100 * 10^2 * 5 (normalize=False) times the (N + D) u of the sums and products.
     assert float(swapped) == float(loss) or math.isclose(swapped, loss, rel_tol=1e-12)
     np.testing.assert_allclose(swapped_grads["image_embeds"], grads["text_embeds"],
                                rtol=1e-9, atol=1e-12)
@@ -69,6 +81,8 @@ def test_loss_is_non_negative_and_symmetric_in_images_and_texts(embeds, s, norma
 def test_aligned_batch_with_large_scale_has_loss_near_zero(n, d):
     emb = np.eye(n, d)  # n orthonormal rows; each image equals its caption
     loss, _ = clip_loss(emb, emb, math.log(100.0))
+    # exactly: log(1 + (n - 1) e^-100) ~ n e^-100; 1e-15 is the rounding of a sum near 0
+    # taken through log1p (a few u times the terms, themselves below 1e-40) with room
     assert 0 <= loss < n * math.exp(-100.0) + 1e-15
 
 
