@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import numbers
 import sys
+import warnings
 from dataclasses import dataclass
 
 import array_api_compat
@@ -143,7 +144,10 @@ def _check_width(name, x, proj):
     if x.shape[1] != proj.shape[0]:
         raise ValueError(f"{name} must have {proj.shape[0]} columns to match the model, "
                          f"got {x.shape[1]}")
-    xp = array_namespace(x, proj)
+    try:
+        xp = array_namespace(x, proj)
+    except TypeError as err:
+        raise TypeError(f"{name} must be in the model's array library: {err}") from None
     if x.dtype != proj.dtype:
         raise TypeError(f"{name} has dtype {x.dtype} but the model is {proj.dtype}; "
                         f"convert with {xp.__name__.split('.')[-1]}.astype")
@@ -194,7 +198,9 @@ def _float_dtype_name(dtype, xp) -> str:
         if dtype is getattr(xp, name, None):  # e.g. array_api_strict.float32
             return name
     try:
-        name = None if dtype is None else np.dtype(dtype).name  # np.dtype(None) is float64
+        with warnings.catch_warnings():  # np.dtype("a") warns of a deprecated alias first
+            warnings.simplefilter("ignore", DeprecationWarning)
+            name = None if dtype is None else np.dtype(dtype).name  # np.dtype(None) is float64
     except TypeError:
         name = None
     if name not in _DTYPES:

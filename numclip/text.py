@@ -198,6 +198,9 @@ def as_texts(texts, name: str) -> list[str]:
         TypeError: not an iterable of str (the message names the first bad element).
         ValueError: empty.
     """
+    if not isinstance(name, str):
+        raise TypeError(f"name (of the argument, for messages) must be a str, "
+                        f"got {type(name).__name__}")
     if isinstance(texts, str):
         raise TypeError(f"{name} must be a list of str, got a single str; wrap it: [{name}]")
     if isinstance(texts, np.ndarray):

@@ -155,6 +155,10 @@ def zero_shot_scores(model, pixels, class_embeds):
     if class_embeds.shape[1] != image_embeds.shape[1]:
         raise ValueError(f"class_embeds must have the model's width D = {image_embeds.shape[1]}, "
                          f"got shape {tuple(class_embeds.shape)}")
+    try:
+        array_namespace(image_embeds, class_embeds)
+    except TypeError as err:
+        raise TypeError(f"class_embeds must be in the model's array library: {err}") from None
     if class_embeds.dtype != image_embeds.dtype:
         raise TypeError(f"class_embeds has dtype {class_embeds.dtype} but the model is "
                         f"{image_embeds.dtype}; make them with class_embeddings(model, ...)")

@@ -160,6 +160,11 @@ def params(**changes):
     return {k: v for k, v in out.items() if v is not None}
 
 
+def strict_model():
+    """MODEL on array-api-strict (the row is skipped where it is not installed)."""
+    return MODEL.to(pytest.importorskip("array_api_strict"))
+
+
 F32 = np.float32
 # (public name, call, expected error, words the message must contain)
 BAD_INPUT = [
@@ -187,6 +192,8 @@ BAD_INPUT = [
     ("TinyCLIP.create", lambda: TinyCLIP.create(3, 3, dtype=None), TypeError, ["dtype", "None"]),
     ("TinyCLIP.create", lambda: TinyCLIP.create(3, 3, dtype="nonsense"), TypeError,
      ["dtype must be float32 or float64", "nonsense"]),
+    ("TinyCLIP.create", lambda: TinyCLIP.create(3, 3, dtype="a"), TypeError,
+     ["dtype must be float32 or float64", "'a'"]),
     ("TinyCLIP.create", lambda: TinyCLIP.create(3, 3, xp="numpy"), TypeError,
      ["xp must be an array library", "str"]),
     ("TinyCLIP.create", lambda: TinyCLIP.create(3, 3, loss="hinge"), ValueError,
@@ -242,6 +249,8 @@ BAD_INPUT = [
      ["pixels must be an array"]),
     ("TinyCLIP.encode_images", lambda: MODEL.encode_images(np.full((2, 6), np.nan, F32)),
      ValueError, ["pixels contains NaN"]),
+    ("TinyCLIP.encode_images", lambda: strict_model().encode_images(PIXELS), TypeError,
+     ["pixels must be in the model's array library"]),
     ("TinyCLIP.encode_texts", lambda: MODEL.encode_texts(np.ones((2, 3), F32)), ValueError,
      ["token_features must have 4 columns"]),
     ("TinyCLIP.encode_texts", lambda: MODEL.encode_texts(np.ones((2, 4), np.int64)), TypeError,

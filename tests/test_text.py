@@ -122,6 +122,7 @@ BAD_INPUT = [
      ["captions must be a list of str, got a single str"]),
     ("as_texts", lambda: as_texts(3, "texts"), TypeError, ["texts must be a list of str, got int"]),
     ("as_texts", lambda: as_texts([], "texts"), ValueError, ["texts must not be empty"]),
+    ("as_texts", lambda: as_texts(["a"], None), TypeError, ["name", "must be a str"]),
     ("as_texts", lambda: as_texts(np.array([["a"], ["b"]]), "texts"), TypeError,
      ["texts[0] must be a str, got list"]),
     ("Vocabulary", lambda: Vocabulary(("red", UNK)), ValueError, ["words[0] must be '<unk>'"]),

@@ -103,6 +103,12 @@ LABELS = np.array([0, 2])
 EMB5 = np.eye(5, 4)
 X, Y = np.random.default_rng(0).standard_normal((4, 3)), np.array([0, 1, 0, 1])
 
+def on_strict(model, pixels):
+    """The model and pixels on array-api-strict (the row is skipped where it is not installed)."""
+    xp = pytest.importorskip("array_api_strict")
+    return model.to(xp), xp.asarray(pixels)
+
+
 # (public name, call, expected error, words the message must contain)
 BAD_INPUT = [
     ("prompts", lambda: prompts("red circle", ["a {}"]), TypeError, ["class_names", "single str"]),
@@ -148,6 +154,8 @@ BAD_INPUT = [
      ValueError, ["class_embeds must have the model's width D = 3"]),
     ("zero_shot_scores", lambda: zero_shot_scores(MODEL, PIXELS, np.eye(2, 3)), TypeError,
      ["class_embeds has dtype float64", "float32"]),
+    ("zero_shot_scores", lambda: zero_shot_scores(*on_strict(MODEL, PIXELS), CLASS_EMBEDS),
+     TypeError, ["class_embeds must be in the model's array library"]),
     ("zero_shot_scores", lambda: zero_shot_scores(MODEL, PIXELS, "classes"), TypeError,
      ["class_embeds must be an array"]),
     ("zero_shot_scores", lambda: zero_shot_scores(MODEL, np.full((2, 6), np.nan, np.float32),
