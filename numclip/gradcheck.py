@@ -201,6 +201,9 @@ def _as_real(a, name):
         raise ValueError(f"{name} must be a rectangular array of numbers") from None
     if a.dtype.kind not in "iuf":  # bool, complex (its imaginary part would be lost), object
         raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    if a.dtype == np.float16:  # numclip's one float16 policy (backend.as_float_array)
+        raise TypeError(f"{name} has dtype float16, which numclip does not compute in; "
+                        "use float32 or float64")
     a = a.astype(np.float64)
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name} contains NaN or infinite values")

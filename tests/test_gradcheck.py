@@ -130,6 +130,8 @@ BAD = [
     bad(rel_error, np.ones(2, bool), np.ones(2), error=TypeError, words="a must hold real"),
     bad(rel_error, np.array([object()]), np.ones(1), error=TypeError, words="a must hold real"),
     bad(rel_error, [[1.0], [1.0, 2.0]], 1.0, error=ValueError, words="a must be a rectangular"),
+    bad(rel_error, np.ones(2, np.float16), np.ones(2), error=TypeError,
+        words=("a has dtype float16", "use float32")),
     bad(rel_error, np.nan, 1.0, error=ValueError, words="a contains NaN"),
     bad(rel_error, 1.0, np.inf, error=ValueError, words="b contains NaN or infinite"),
     bad(rel_error, np.ones(2), np.ones(3), error=ValueError, words="same shape"),
