@@ -168,20 +168,30 @@ def _check(params: dict, grads: dict, state: dict, prefixes: tuple[str, ...]) ->
                          f"{sorted(params, key=str)}")
 
 
-def _check_finite(new_params: dict, grads: dict, lr: float) -> None:
-    """Refuse a step that would write NaN or inf: one isfinite reduction per parameter.
+def _check_finite(new_params: dict, new_state: dict, params: dict, grads: dict, state: dict,
+                  lr: float) -> None:
+    """Refuse a step that would write NaN or inf: one isfinite reduction per array written.
 
-    A non-finite gradient always makes its parameter's update non-finite, so
-    checking the updates catches it too; the gradient is looked at only to
-    say which of the two happened.
+    A non-finite gradient (or parameter, or optimizer state) always makes what
+    the step writes non-finite, so checking that catches it; the inputs are
+    looked at only on the way to an error, to say which one it was.
     """
-    for k, p in new_params.items():
-        xp = array_namespace(p)
-        if bool(xp.all(xp.isfinite(p))):
+    for name, value in (new_params | new_state).items():
+        xp = array_namespace(value)
+        if bool(xp.all(xp.isfinite(value))):
             continue
-        g = grads[k]
-        if not bool(xp.all(xp.isfinite(g))):
+        k = name if name in new_params else name.split(".", 1)[1]
+        if not bool(xp.all(xp.isfinite(grads[k]))):
             raise ValueError(f"gradient for {k!r} contains NaN or infinite values")
+        if not bool(xp.all(xp.isfinite(params[k]))):
+            raise ValueError(f"params[{k!r}] contains NaN or infinite values before the step")
+        bad = [s for s in new_state if s.endswith(f".{k}") and s in state
+               and not bool(xp.all(xp.isfinite(state[s])))]
+        if bad:
+            raise ValueError(f"optimizer state {bad[0]} contains NaN or infinite values")
+        if name in new_state:  # e.g. v = g * g beyond the dtype's range
+            raise ValueError(f"optimizer state {name} overflows: the gradient for {k!r} is too "
+                             "large for its dtype")
         raise ValueError(f"update of {k!r} overflows to NaN or infinite values with lr = {lr}; "
                          "the step was not taken: try a smaller lr")
 
@@ -223,10 +233,12 @@ class SGD:
                 gradient's dtype or array library differs from its parameter's.
             ValueError: the keys or a shape differ, or the state does not match
                 ``params``; ``"gradient for '<key>' contains NaN or infinite
-                values"`` when a gradient is not finite (training diverged), and
+                values"`` when a gradient is not finite (training diverged),
                 ``"update of '<key>' overflows ..."`` when a finite gradient
-                still gives a non-finite parameter (``lr`` too large).  On any
-                error nothing is changed: neither ``params`` nor the state.
+                still gives a non-finite parameter (``lr`` too large), and a
+                message naming the entry when the parameter or the optimizer
+                state is, or would become, non-finite.  On any error nothing is
+                changed: neither ``params`` nor the state.
         """
         _state(self.state, ("b",))
         _check(params, grads, self.state, ("b",))
@@ -240,7 +252,7 @@ class SGD:
                 b = g if b is None else self.momentum * b + g  # first step: the gradient itself
                 new_state[f"b.{k}"] = b
                 new_params[k] = p - self.lr * b
-        _check_finite(new_params, grads, self.lr)
+        _check_finite(new_params, new_state, params, grads, self.state, self.lr)
         params.update(new_params)
         self.state.update(new_state)
         self.state["step"] = self.state.get("step", 0) + 1
@@ -292,10 +304,12 @@ class AdamW:
                 gradient's dtype or array library differs from its parameter's.
             ValueError: the keys or a shape differ, or the state does not match
                 ``params``; ``"gradient for '<key>' contains NaN or infinite
-                values"`` when a gradient is not finite (training diverged), and
+                values"`` when a gradient is not finite (training diverged),
                 ``"update of '<key>' overflows ..."`` when a finite gradient
-                still gives a non-finite parameter (``lr`` too large).  On any
-                error nothing is changed: neither ``params`` nor the state.
+                still gives a non-finite parameter (``lr`` too large), and a
+                message naming the entry when the parameter or the optimizer
+                state is, or would become, non-finite.  On any error nothing is
+                changed: neither ``params`` nor the state.
         """
         _state(self.state, ("m", "v"))
         _check(params, grads, self.state, ("m", "v"))
@@ -313,7 +327,7 @@ class AdamW:
                     p = p * (1 - self.lr * self.weight_decay)
                 denom = xp.sqrt(v) / math.sqrt(1 - b2**t) + self.eps
                 new_params[k] = p - (self.lr / (1 - b1**t)) * m / denom
-        _check_finite(new_params, grads, self.lr)
+        _check_finite(new_params, new_state, params, grads, self.state, self.lr)
         params.update(new_params)
         self.state.update(new_state)
         self.state["step"] = t
