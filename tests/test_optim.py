@@ -29,6 +29,8 @@ def test_sgd_steps_by_hand():
     opt.step(params, grads)
     g = grads["w"] + 0.01 * np.array([[1.0, -2.0], [0.5, 3.0]])  # coupled L2 decay
     w1 = np.array([[1.0, -2.0], [0.5, 3.0]]) - 0.1 * g  # first step: buffer = gradient
+    # float64, the operations of optim.SGD in its order: equal up to a fused multiply-add
+    # (two roundings of values near |w|, 1e-15 = 4.5u)
     np.testing.assert_allclose(params["w"], w1, rtol=1e-15)
     assert float(params["logit_scale"]) == pytest.approx(2.0 + 0.05)  # no decay
     opt.step(params, grads)
@@ -44,7 +46,10 @@ def test_adamw_steps_by_hand():
     # step 1: m_hat = g and v_hat = g^2, so the update is lr * g / (|g| + eps) after the decay
     g = grads["w"]
     expected = w0 * (1 - 0.01 * 0.1) - 0.01 * g / (np.abs(g) + 1e-8)
+    # float64: the same formula in another order, a dozen roundings of values no larger than
+    # |w| (the step is lr |w|-relative): 1e-12 = 4500u
     np.testing.assert_allclose(params["w"], expected, rtol=1e-12)
+    # eps shortens the scale's step by lr * eps / |g| = 2e-10, 1e-10 of 2.01
     assert float(params["logit_scale"]) == pytest.approx(2.0 + 0.01, rel=1e-9)  # no decay
     opt.step(params, grads)
     m = 0.9 * 0.1 * g + 0.1 * g
@@ -69,7 +74,7 @@ def test_clamp_keeps_dtype():
     params = {"logit_scale": np.asarray(7.0, dtype=np.float32)}
     clamp_logit_scale(params)
     assert params["logit_scale"].dtype == np.float32
-    assert float(params["logit_scale"]) == pytest.approx(math.log(100), rel=1e-6)
+    assert float(params["logit_scale"]) == pytest.approx(math.log(100), rel=1e-6)  # float32: u
 
 
 # ------------------------------------------------------------ bad input, one table
@@ -286,5 +291,7 @@ def test_trajectories_match_torch_optim(name):
         theirs.step()
         with torch.no_grad():
             ts.clamp_(max=math.log(100))
+    # float64 on both sides, the same formulas in another order: ~10u a step, and the bowl
+    # contracts what earlier steps left, so 25 steps stay far inside 1e-12 = 4500u
     np.testing.assert_allclose(params["w"], tw.detach().numpy(), rtol=1e-12, atol=1e-14)
     assert float(params["logit_scale"]) == pytest.approx(ts.item(), rel=1e-12)

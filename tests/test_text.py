@@ -56,6 +56,7 @@ def test_index_maps_known_words_to_their_column_and_unknown_to_zero(vocab):
 def test_features_are_word_frequencies_per_caption(vocab):
     x = vocab.features(["red red circles", "a photo of two red circles"])
     assert x.shape == (2, len(vocab)) and x.dtype == np.float32
+    # float32: each entry is one rounding of k / n, a row sums at most 6 of them: 6u = 3.6e-7
     np.testing.assert_allclose(x.sum(axis=1), 1.0, rtol=1e-6)
     assert x[0, vocab.index("red")] == pytest.approx(2 / 3)
     assert x[0, vocab.index("circles")] == pytest.approx(1 / 3)
@@ -77,6 +78,7 @@ def test_unknown_words_land_in_unk_and_are_reported(vocab):
     assert list(vocab.unknown_words(texts)) == ["purple", "hexagon"]  # most frequent first
     with pytest.warns(UserWarning, match=r"2 word\(s\) .*'purple' ×2, 'hexagon' ×1"):
         x = vocab.features(texts)
+    # float32: one rounding each (u = 6e-8), and the row sums as above
     np.testing.assert_allclose(x[:, 0], [2 / 6, 1 / 3, 0.0], rtol=1e-6)  # not dropped
     np.testing.assert_allclose(x.sum(axis=1), 1.0, rtol=1e-6)
 

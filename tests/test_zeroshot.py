@@ -38,6 +38,7 @@ def test_ensemble_is_the_renormalised_mean_of_normalised_prompt_embeddings():
     features = vocab.features(prompts(names, templates)).astype(np.float64)
     each = model.encode_texts(features).reshape(2, 2, 5)
     mean = each.mean(axis=1)
+    # float64, the same steps as class_embeddings: a few roundings of unit-size values, 1e-12
     np.testing.assert_allclose(got, mean / np.linalg.norm(mean, axis=1, keepdims=True),
                                rtol=1e-12)
 
