@@ -27,6 +27,7 @@ __all__ = [
     "as_embedding_pair",
     "as_real_scalar",
     "as_log_scale",
+    "as_int",
     "as_tile_size",
     "as_bool",
     "temperature_to_logit_scale",
@@ -200,6 +201,26 @@ def as_log_scale(logit_scale, name: str = "logit_scale"):
         raise ValueError(f"{name} = {value} makes exp({name}) overflow float32; "
                          "CLIP clamps it at log(100) ≈ 4.605")
     return logit_scale
+
+
+def as_int(value, name: str, low: int | None = None, high: int | None = None) -> int:
+    """Validate a count or an index: an int in ``[low, high]`` (either end may be open).
+
+    NumPy integers count as ints and come back as Python ints (they go into JSON
+    configs); bools and floats do not, even ``8.0``.
+
+    Raises:
+        TypeError: not an int (``2.5``, ``"8"``, ``True``).
+        ValueError: an int outside ``[low, high]``.
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        expected = (f"in [{low}, {high}]" if low is not None and high is not None
+                    else f"at least {low}" if low is not None else f"at most {high}")
+        raise ValueError(f"{name} must be {expected}, got {value}")
+    return value
 
 
 def as_tile_size(value, name: str):

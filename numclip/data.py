@@ -25,13 +25,12 @@ Why the pictures look the way they do:
 from __future__ import annotations
 
 import functools
-import numbers
 import sys
 from dataclasses import dataclass
 
 import numpy as np
 
-from numclip.backend import as_float_array
+from numclip.backend import as_float_array, as_int
 from numclip.text import as_texts
 
 __all__ = [
@@ -97,7 +96,7 @@ TINT = 0.06  # per-image, per-channel colour shift, uniform in [-TINT, TINT]
 
 def class_name(c: int) -> str:
     """Name composition ``c`` (an index into :data:`CLASSES`), e.g. ``"red circle"``."""
-    c = _check_int(c, "c", 0, len(CLASSES) - 1)
+    c = as_int(c, "c", 0, len(CLASSES) - 1)
     color, shape = CLASSES[c]
     return f"{COLORS[color]} {SHAPES[shape]}"
 
@@ -168,12 +167,12 @@ def make_dataset(n: int, *, seed: int, compositions: str = "seen",
     Returns:
         A :class:`Dataset` with images of shape ``(n, S, S, 3)``.
     """
-    n = _check_int(n, "n", 1)
-    seed = _check_int(seed, "seed", 0)
+    n = as_int(n, "n", 1)
+    seed = as_int(seed, "seed", 0)
     if not isinstance(compositions, str) or compositions not in _COMPOSITIONS:
         raise ValueError(f"compositions must be one of {sorted(_COMPOSITIONS)}, "
                          f"got {compositions!r}")
-    image_size = _check_int(image_size, "image_size", MIN_IMAGE_SIZE)
+    image_size = as_int(image_size, "image_size", MIN_IMAGE_SIZE)
     nbytes = n * image_size**2 * 3 * 4  # the float32 images alone
     too_big = ValueError(f"n = {n} images of {image_size}x{image_size} pixels need at least "
                          f"{nbytes / 2**30:.3g} GiB, more than this machine could allocate; "
@@ -208,9 +207,9 @@ def caption(color: int, shape: int, count: int, rng: np.random.Generator) -> str
         count: number of objects, 1 to 3.
         rng: a ``numpy.random.Generator`` that picks the phrasing.
     """
-    color = _check_int(color, "color", 0, len(COLORS) - 1)
-    shape = _check_int(shape, "shape", 0, len(SHAPES) - 1)
-    count = _check_int(count, "count", 1, MAX_COUNT)
+    color = as_int(color, "color", 0, len(COLORS) - 1)
+    shape = as_int(shape, "shape", 0, len(SHAPES) - 1)
+    count = as_int(count, "count", 1, MAX_COUNT)
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     template = int(rng.integers(len(TEMPLATES)))
@@ -354,13 +353,3 @@ def _index_array(values, name: str, n: int, low: int, high: int) -> np.ndarray:
         raise ValueError(f"{name} must be in [{low}, {high}], got {values[bad[0]]} at "
                          f"position {bad[0]}")
     return values.astype(np.int64, copy=False)
-
-
-def _check_int(value, name: str, low: int, high: int | None = None) -> int:
-    """Return ``value`` as an int after checking it is an integer in ``[low, high]``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < low or (high is not None and value > high):
-        expected = f"at least {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be {expected}, got {value}")
-    return int(value)

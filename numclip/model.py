@@ -22,6 +22,7 @@ import numpy as np
 from numclip.backend import (
     array_namespace,
     as_float_array,
+    as_int,
     as_log_scale,
     as_matrix,
     to_numpy,
@@ -70,7 +71,7 @@ class TinyCLIP:
             xp: the array library (``numpy``, ``cupy``, ``array_api_strict``, ...).
             loss: one of :data:`LOSSES`.
         """
-        sizes = [_positive_int(value, name) for name, value in
+        sizes = [as_int(value, name, 1) for name, value in
                  [("num_pixels", num_pixels), ("vocab_size", vocab_size), ("embed_dim", embed_dim)]]
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
             raise TypeError(f"seed must be a non-negative int, got {type(seed).__name__}")
@@ -177,15 +178,6 @@ def _array_library(xp):
         raise TypeError(f"xp must be an array library such as numpy or cupy, "
                         f"got {type(xp).__name__}")
     return xp
-
-
-def _positive_int(value, name: str) -> int:
-    """``value`` as an int >= 1; NumPy integers count, bools and floats do not."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def _float_dtype_name(dtype, xp) -> str:

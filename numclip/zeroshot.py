@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import math
 import numbers
-import operator
 import string
 
 import numpy as np
 from scipy.optimize import minimize
 
-from numclip.backend import array_namespace, as_embedding_pair, as_matrix, to_numpy
+from numclip.backend import array_namespace, as_embedding_pair, as_int, as_matrix, to_numpy
 from numclip.losses import cross_entropy
 from numclip.normalize import l2_normalize
 from numclip.text import Vocabulary, as_texts
@@ -179,7 +178,7 @@ def top_k_accuracy(scores, labels, k: int = 1) -> float:
     scores = to_numpy(as_matrix(scores, "scores"))
     n, c = scores.shape
     labels = _as_labels(labels, "labels", n, c)
-    k = _as_int(k, "k", 1, c)
+    k = as_int(k, "k", 1, c)
     true_score = scores[np.arange(n), labels][:, None]  # (n, 1)
     rank = np.sum(scores >= true_score, axis=1) - 1  # how many other classes score as high
     return float(np.mean(rank < k))
@@ -204,7 +203,7 @@ def recall_at_k(image_embeds, text_embeds, k: int = 1, labels=None) -> dict:
     sim = to_numpy(image_embeds @ text_embeds.T)  # (n, n)
     n = sim.shape[0]
     labels = np.arange(n) if labels is None else _as_labels(labels, "labels", n)
-    k = _as_int(k, "k", 1, n)
+    k = as_int(k, "k", 1, n)
     same = labels[:, None] == labels[None, :]  # (n, n) which items count as a hit
     return {"image_to_text": _hit_rate(sim, same, k), "text_to_image": _hit_rate(sim.T, same, k)}
 
@@ -231,11 +230,11 @@ def linear_probe(train_x, train_y, test_x, test_y, *, num_classes: int,
         l2: :math:`\lambda \ge 0`, finite.
         max_iter: most L-BFGS iterations, an int, at least 1.
     """
-    num_classes = _as_int(num_classes, "num_classes", 1)
+    num_classes = as_int(num_classes, "num_classes", 1)
     l2 = _as_real(l2, "l2")
     if not (math.isfinite(l2) and l2 >= 0):
         raise ValueError(f"l2 must be non-negative and finite, got {l2}")
-    max_iter = _as_int(max_iter, "max_iter", 1)
+    max_iter = as_int(max_iter, "max_iter", 1)
     x = np.asarray(to_numpy(as_matrix(train_x, "train_x")), np.float64)  # (n, D)
     xt = np.asarray(to_numpy(as_matrix(test_x, "test_x")), np.float64)  # (m, D)
     if xt.shape[1] != x.shape[1]:
@@ -261,24 +260,10 @@ def linear_probe(train_x, train_y, test_x, test_y, *, num_classes: int,
 
 def chance(num_classes: int) -> float:
     """Top-1 accuracy of guessing uniformly among ``num_classes`` classes (an int >= 1)."""
-    return 1.0 / _as_int(num_classes, "num_classes", 1)
+    return 1.0 / as_int(num_classes, "num_classes", 1)
 
 
 # ----------------------------------------------------------------------------- validators
-
-def _as_int(value, name: str, low: int, high: int | None = None) -> int:
-    """``value`` as an int in ``[low, high]``; NumPy integers count, bools and floats do not."""
-    if isinstance(value, bool | np.bool_):
-        raise TypeError(f"{name} must be an int, got bool")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}") from None
-    if value < low or (high is not None and value > high):
-        expected = f"at least {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be {expected}, got {value}")
-    return value
-
 
 def _as_real(value, name: str) -> float:
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):

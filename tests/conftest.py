@@ -111,6 +111,21 @@ def assert_table_covers(module, table):
     assert public - covered == set(), f"{module.__name__} functions without bad-input rows"
 
 
+def public_callables(module):
+    """Every function and class in ``module.__all__``, and every method of those classes
+    that takes an argument (``Class.method``)."""
+    names = set()
+    for name in module.__all__:
+        obj = getattr(module, name)
+        if inspect.isclass(obj):
+            names |= {f"{name}.{m}" for m, f in vars(obj).items() if not m.startswith("_")
+                      and callable(getattr(obj, m)) and len(inspect.signature(
+                          getattr(obj, m)).parameters) > (0 if isinstance(f, classmethod) else 1)}
+        if callable(obj):
+            names.add(name)
+    return names
+
+
 # ------------------------------------------------------------- derived bounds of clip_loss
 
 def clip_error_bounds(img, txt, logit_scale, dtype_name, normalize=True):

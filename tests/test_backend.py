@@ -17,6 +17,7 @@ from numclip.backend import (
     as_bool,
     as_embedding_pair,
     as_float_array,
+    as_int,
     as_log_scale,
     as_matrix,
     as_real_scalar,
@@ -92,6 +93,13 @@ BAD = [
     bad(as_log_scale, 1000.0, error=ValueError, words=("logit_scale = 1000.0", "overflow")),
     bad(as_log_scale, Fraction(3, 2), error=TypeError, words=("logit_scale", "float()")),
     bad(as_log_scale, "2.0", error=TypeError, words="logit_scale must be a real number"),
+    bad(as_int, True, "k", error=TypeError, words="k must be an int, got bool"),
+    bad(as_int, 2.0, "k", error=TypeError, words="k must be an int, got float"),
+    bad(as_int, "3", "k", error=TypeError, words="k must be an int, got str"),
+    bad(as_int, None, "k", error=TypeError, words="k must be an int, got NoneType"),
+    bad(as_int, 0, "k", 1, error=ValueError, words="k must be at least 1, got 0"),
+    bad(as_int, 5, "k", 1, 4, error=ValueError, words="k must be in [1, 4], got 5"),
+    bad(as_int, 5, "k", None, 4, error=ValueError, words="k must be at most 4, got 5"),
     bad(as_tile_size, 2.5, "block_size", error=TypeError,
         words=("block_size must be a positive int or None", "float")),
     bad(as_tile_size, "8", "block_size", error=TypeError, words="block_size must be a positive"),
@@ -146,6 +154,7 @@ def test_scalars_keep_the_form_they_came_in():
         assert as_real_scalar(value, "s") is value
     assert as_tile_size(np.int64(3), "b") == 3 and type(as_tile_size(np.int64(3), "b")) is int
     assert as_tile_size(None, "b") is None
+    assert as_int(np.uint8(4), "k", 1, 4) == 4 and type(as_int(np.uint8(4), "k")) is int
     assert as_bool(np.True_, "flag") is True and as_bool(False, "flag") is False
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 import scipy.special
-from test_model import public_callables
+from conftest import public_callables
 
 from numclip import data
 from numclip.data import (

@@ -2,7 +2,7 @@ import math
 
 import numpy as np
 import pytest
-from test_model import public_callables
+from conftest import public_callables
 
 from numclip import optim
 from numclip.optim import MAX_LOGIT_SCALE, SGD, AdamW, clamp_logit_scale

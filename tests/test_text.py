@@ -3,7 +3,7 @@ import warnings
 
 import numpy as np
 import pytest
-from test_model import public_callables
+from conftest import public_callables
 
 from numclip import text
 from numclip.data import CLASSES, COLORS, COUNT_WORDS, SHAPES, class_name, make_dataset
