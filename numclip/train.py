@@ -5,6 +5,11 @@ optimizer, then for each epoch shuffle, step through minibatches, record the
 history and save a checkpoint.  Every epoch's shuffle comes from its own
 seed ``(seed, epoch)``, so a run resumed from a checkpoint takes exactly the
 steps an uninterrupted run takes.
+
+A checkpoint is checked entry by entry against :data:`CHECKPOINT_SCHEMA`
+(keys, shapes, dtypes, values) when it is written and before anything uses
+it when it is read: a file that does not hold exactly one valid run is
+refused with a :class:`CheckpointError`, never half-loaded.
 """
 
 from __future__ import annotations
@@ -12,18 +17,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 import os
+import re
+import stat
 import sys
-import tempfile
 import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.lib import format as npy_format
 from tqdm.auto import tqdm
 
 from numclip import distributed as dist
+from numclip.backend import array_namespace, to_numpy
 from numclip.data import make_dataset
 from numclip.model import LOSSES, TinyCLIP
 from numclip.optim import AdamW
@@ -31,15 +39,59 @@ from numclip.report import evaluate
 from numclip.text import Vocabulary
 from numclip.threads import blas_threads_for
 
-__all__ = ["TrainConfig", "TrainState", "train", "make_splits",
-           "save_checkpoint", "load_checkpoint", "CheckpointError"]
+__all__ = ["TrainConfig", "TrainState", "train", "make_splits", "check_output_path",
+           "save_checkpoint", "load_checkpoint", "CheckpointError", "TrainingDiverged",
+           "CHECKPOINT_SCHEMA"]
 
 CHECKPOINT_FORMAT = "numclip-tiny-clip-v1"
+IMAGE_SIZE = 16  # make_splits draws 16 x 16 RGB images
+NUM_PIXELS = IMAGE_SIZE * IMAGE_SIZE * 3  # P, the image encoder's input width
+
+# Upper bounds on the sizes, so that a typo such as embed_dim=1000000000 is a clear error
+# now instead of a 5.6 TiB allocation later; with every size at its bound a run still fits
+# in a few GiB.  name: (bound, what grows with it)
+MAX_SIZES = {
+    "epochs": (1_000_000, "a bound against typos"),
+    "batch_size": (8192, "the loss holds (B, B) float32 matrices, 256 MiB each at 8192"),
+    "embed_dim": (1024, "the images span only 768 dimensions; a wider embedding adds memory, "
+                        "not capacity"),
+    "train_size": (100_000, "293 MiB of pixels, and the linear probe's (n, D) features"),
+    "eval_size": (10_000, "recall@1 sorts an (n, n) similarity matrix, 0.8 GiB at 10,000"),
+}
+
+
+def _integer(name: str, value, least: int) -> int:
+    """``value`` as an int in ``[least, MAX_SIZES[name]]``; a TypeError for a non-number."""
+    kind = "a non-negative integer" if least == 0 else "a positive integer"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {kind}, got {type(value).__name__} {value!r}")
+    if not isinstance(value, numbers.Integral) or value < least:
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+    most, why = MAX_SIZES.get(name, (None, ""))
+    if most is not None and value > most:
+        raise ValueError(f"{name} must be at most {most:,} ({why}), got {value:,}")
+    return int(value)  # a NumPy integer becomes an int: the config must go into JSON
+
+
+def _real(name: str, value, *, positive: bool) -> float:
+    kind = "positive" if positive else "non-negative"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a {kind} number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not (math.isfinite(value) and (value > 0 or (not positive and value == 0))):
+        raise ValueError(f"{name} must be {kind} and finite, got {value}")
+    return value
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides what a run computes; stored in every checkpoint."""
+    """Everything that decides what a run computes; stored in every checkpoint.
+
+    Raises:
+        TypeError: a field of the wrong type (``lr="a"``), naming the field.
+        ValueError: a value out of range (sizes are bounded by :data:`MAX_SIZES`),
+            naming the field and what was expected.
+    """
 
     epochs: int = 10  # passes over the training set; longer fits seen compositions harder
     #                   and generalises worse to held-out ones (benchmarks/README.md)
@@ -53,21 +105,27 @@ class TrainConfig:
     loss: str = "clip"  # "clip" (softmax over the batch) or "siglip" (sigmoid per pair)
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "embed_dim", "train_size", "eval_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        fix = {name: _integer(name, getattr(self, name), 1)
+               for name in ("epochs", "batch_size", "embed_dim", "train_size", "eval_size")}
+        fix["seed"] = _integer("seed", self.seed, 0)
+        fix["lr"] = _real("lr", self.lr, positive=True)
+        fix["weight_decay"] = _real("weight_decay", self.weight_decay, positive=False)
+        if not isinstance(self.loss, str):
+            raise TypeError(f"loss must be a str, one of {LOSSES}, got "
+                            f"{type(self.loss).__name__} {self.loss!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        for name, value in fix.items():
+            object.__setattr__(self, name, value)  # frozen; the checked, converted values
         if self.batch_size < 2:
             raise ValueError("batch_size must be at least 2: a contrastive batch needs negatives")
         if self.batch_size > self.train_size:
             raise ValueError(f"batch_size ({self.batch_size}) must not exceed "
                              f"train_size ({self.train_size})")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay must be non-negative, got {self.weight_decay}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.lr * self.weight_decay >= 1:
+            raise ValueError(f"lr * weight_decay must be below 1, got lr={self.lr:g} and "
+                             f"weight_decay={self.weight_decay:g}: AdamW multiplies the weights "
+                             "by 1 - lr * weight_decay every step; use a smaller lr")
 
 
 @dataclass
@@ -86,15 +144,24 @@ HISTORY_KEYS = ("epoch", "loss", "scale", "accuracy", "zero_shot_seen", "zero_sh
 
 
 class CheckpointError(ValueError):
-    """A checkpoint file that is missing, truncated, corrupt or from another run."""
+    """A checkpoint file that is missing, truncated, corrupt, invalid or from another run."""
+
+
+class TrainingDiverged(ValueError):
+    """The loss, a gradient or a parameter became NaN or infinite: the step size is too large."""
 
 
 def make_splits(config: TrainConfig) -> dict:
     """The training set and the two test sets (seen and held-out compositions)."""
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     return {
-        "train": make_dataset(config.train_size, seed=config.seed, compositions="seen"),
-        "seen": make_dataset(config.eval_size, seed=config.seed + 1, compositions="seen"),
-        "heldout": make_dataset(config.eval_size, seed=config.seed + 2, compositions="heldout"),
+        "train": make_dataset(config.train_size, seed=config.seed, compositions="seen",
+                              image_size=IMAGE_SIZE),
+        "seen": make_dataset(config.eval_size, seed=config.seed + 1, compositions="seen",
+                             image_size=IMAGE_SIZE),
+        "heldout": make_dataset(config.eval_size, seed=config.seed + 2,
+                                compositions="heldout", image_size=IMAGE_SIZE),
     }
 
 
@@ -117,8 +184,11 @@ def train(config: TrainConfig, *, resume: str | Path | None = None,
     Args:
         config: the run's settings; when resuming, every field but ``epochs``
             must equal the checkpoint's.
-        resume: a checkpoint to continue from.
-        out: where to save a checkpoint after every epoch (atomically).
+        resume: a checkpoint to continue from; it is only read (pass the same
+            path as ``out`` to keep saving into it).
+        out: where to save a checkpoint after every epoch (atomically); checked
+            before any work. When there is no epoch left to train, the resumed
+            state is written there once, so that ``out`` always ends up holding the run.
         quiet: no progress bar (it is also off when stderr is not a terminal).
         splits: the output of :func:`make_splits`, to avoid regenerating it.
         comm: an MPI communicator (:func:`numclip.distributed.world`) whose ranks
@@ -128,10 +198,17 @@ def train(config: TrainConfig, *, resume: str | Path | None = None,
 
     Returns:
         the final :class:`TrainState`.
+
+    Raises:
+        CheckpointError: ``resume`` is not a valid checkpoint of this run.
+        ValueError: the checkpoint has trained more than ``config.epochs`` epochs.
+        TrainingDiverged: the loss, a gradient or a parameter became NaN or
+            infinite (the last checkpoint written is the last good epoch).
+        OSError, ValueError: ``out`` cannot be written (see :func:`check_output_path`).
     """
-    if out is not None and not Path(out).parent.is_dir():  # fail now, not after an epoch
-        raise FileNotFoundError(f"cannot write checkpoint {out}: folder {Path(out).parent} "
-                                "does not exist")
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    out = None if out is None else check_output_path(out)  # fail now, not after an epoch
     rank = 0 if comm is None else comm.Get_rank()
     if comm is not None and config.loss != "clip":
         raise ValueError("distributed training implements the CLIP loss only; "
@@ -139,9 +216,14 @@ def train(config: TrainConfig, *, resume: str | Path | None = None,
     if comm is not None and config.batch_size % comm.Get_size():
         raise ValueError(f"batch_size ({config.batch_size}) must be a multiple of the "
                          f"{comm.Get_size()} ranks that share each batch")
+    state = None if resume is None else load_checkpoint(resume, expect=config)
+    if state is not None and state.epoch > config.epochs:
+        raise ValueError(f"checkpoint {resume} has already trained {state.epoch} epochs, more "
+                         f"than config.epochs ({config.epochs}); ask for more epochs")
     splits = make_splits(config) if splits is None else splits
     train_set = splits["train"]
-    state = load_checkpoint(resume, expect=config) if resume else new_state(config, train_set)
+    state = new_state(config, train_set) if state is None else state
+    trained_before = state.epoch
     pixels = train_set.pixels()  # (n, P)
     tokens = state.vocab.features(train_set.captions)  # (n, V)
     bar = tqdm(range(state.epoch, config.epochs), desc="training", unit="epoch",
@@ -157,6 +239,9 @@ def train(config: TrainConfig, *, resume: str | Path | None = None,
             bar.set_postfix(loss=f"{loss:.3f}", scale=f"{state.history['scale'][-1]:.1f}")
             if out is not None and rank == 0:
                 save_checkpoint(out, state)
+    if out is not None and rank == 0 and state.epoch == trained_before:  # a finished run
+        if not (out.exists() and os.path.samefile(out, resume)):
+            save_checkpoint(out, state)  # nothing was left to train; out still gets the run
     return state
 
 
@@ -167,16 +252,35 @@ def _train_epoch(state: TrainState, epoch: int, pixels, tokens, comm) -> tuple[f
     losses, correct = [], 0
     for start in range(0, n - b + 1, b):  # full batches only: every step sees B - 1 negatives
         idx = order[start:start + b]
-        if comm is None:
-            loss, grads = state.model.loss_and_grads(pixels[idx], tokens[idx])
-        else:  # every rank cut the same idx; each computes with its B / R pairs
-            mine = dist.shard_rows(idx, comm)
-            loss, grads = dist.distributed_loss_and_grads(state.model, pixels[mine],
-                                                          tokens[mine], comm)
-        state.optimizer.step(state.model.params, grads)
+        # NumPy's overflow warnings would bury the one message that matters: every step is
+        # checked for NaN and inf below, and stops with the epoch, the step and a remedy
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if comm is None:
+                loss, grads = state.model.loss_and_grads(pixels[idx], tokens[idx])
+            else:  # every rank cut the same idx; each computes with its B / R pairs
+                mine = dist.shard_rows(idx, comm)
+                loss, grads = dist.distributed_loss_and_grads(state.model, pixels[mine],
+                                                              tokens[mine], comm)
+            where = f"epoch {epoch + 1}, step {len(losses) + 1} of {n // b}"
+            bad = [] if math.isfinite(float(loss)) else ["the loss"]
+            bad += [f"the gradient of {k}" for k, g in grads.items() if not _finite(g)]
+            if bad:
+                raise TrainingDiverged(f"training diverged at {where}: {bad[0]} is not finite; "
+                                       f"try a smaller lr than {state.config.lr:g}")
+            try:
+                state.optimizer.step(state.model.params, grads)
+            except ValueError as err:  # AdamW refuses an update that overflows, changing nothing
+                if "NaN or infinite" not in str(err):
+                    raise
+                raise TrainingDiverged(f"training diverged at {where}: {err}") from None
         losses.append(float(loss))
         correct += _in_batch_correct(state.model, pixels[idx], tokens[idx])
     return float(np.mean(losses)), correct / (len(losses) * b)
+
+
+def _finite(x) -> bool:
+    xp = array_namespace(x)
+    return bool(xp.all(xp.isfinite(x)))
 
 
 def _in_batch_correct(model, pixels, tokens) -> int:
@@ -199,36 +303,261 @@ def record(state: TrainState, *, loss: float, accuracy: float, splits: dict) -> 
 
 # ----------------------------------------------------------------------------- checkpoints
 
-def save_checkpoint(path: str | Path, state: TrainState) -> None:
+# What a checkpoint holds, entry by entry (each an .npy file in the .npz): its shape in
+# named dimensions (pixels: NUM_PIXELS; words: the length of vocab.vocab_words; embed_dim:
+# the config's; epochs: the epoch entry), its dtype, the values it may hold, and when it is
+# there ("siglip": only for loss="siglip"; "trained": once the optimizer has taken a step).
+CHECKPOINT_SCHEMA = (
+    # key                          shape                     dtype      values    present
+    ("format",                     (),                       "str",     "any",    ""),
+    ("config",                     (),                       "str",     "any",    ""),
+    ("epoch",                      (),                       "int",     "count",  ""),
+    ("opt.step",                   (),                       "int",     "count",  ""),
+    ("vocab.vocab_words",          ("words",),               "str",     "any",    ""),
+    ("param.image_proj",           ("pixels", "embed_dim"),  "float32", "finite", ""),
+    ("param.text_proj",            ("words", "embed_dim"),   "float32", "finite", ""),
+    ("param.logit_scale",          (),                       "float32", "finite", ""),
+    ("param.logit_bias",           (),                       "float32", "finite", "siglip"),
+    ("opt.m.image_proj",           ("pixels", "embed_dim"),  "float32", "finite", "trained"),
+    ("opt.v.image_proj",           ("pixels", "embed_dim"),  "float32", ">= 0",   "trained"),
+    ("opt.m.text_proj",            ("words", "embed_dim"),   "float32", "finite", "trained"),
+    ("opt.v.text_proj",            ("words", "embed_dim"),   "float32", ">= 0",   "trained"),
+    ("opt.m.logit_scale",          (),                       "float32", "finite", "trained"),
+    ("opt.v.logit_scale",          (),                       "float32", ">= 0",   "trained"),
+    ("opt.m.logit_bias",           (),                       "float32", "finite", "siglip trained"),
+    ("opt.v.logit_bias",           (),                       "float32", ">= 0",   "siglip trained"),
+    ("history.epoch",              ("epochs",),              "float64", "1..E",   ""),
+    ("history.loss",               ("epochs",),              "float64", "finite", ""),
+    ("history.scale",              ("epochs",),              "float64", "> 0",    ""),
+    ("history.accuracy",           ("epochs",),              "float64", "[0, 1]", ""),
+    ("history.zero_shot_seen",     ("epochs",),              "float64", "[0, 1]", ""),
+    ("history.zero_shot_heldout",  ("epochs",),              "float64", "[0, 1]", ""),
+)
+MAX_WORDS = 50_000  # bound on the vocabulary read from a file (CLIP's BPE has 49,408 tokens)
+MAX_TEXT = 4096  # characters in one stored string (the config's JSON, one word)
+_SCHEMA_ROWS = {row[0]: row for row in CHECKPOINT_SCHEMA}
+_REQUIRED = [key for key, *_, when in CHECKPOINT_SCHEMA if not when]  # in every checkpoint
+
+_DTYPES = {  # dtype name in the schema: (test, what the message says was expected)
+    "float32": (lambda d: d.kind == "f" and d.itemsize == 4, "float32"),
+    "float64": (lambda d: d.kind == "f" and d.itemsize == 8, "float64"),
+    "int": (lambda d: d.kind in "iu" and d.itemsize <= 8, "an integer dtype"),
+    "str": (lambda d: d.kind == "U" and d.itemsize <= 4 * MAX_TEXT,
+            f"a unicode string of at most {MAX_TEXT} characters"),
+}
+_VALUES = {  # values rule in the schema: (test, what the message says was expected)
+    "any": (lambda a: True, ""),
+    "count": (lambda a: np.all(a >= 0), "a count, >= 0"),
+    "finite": (lambda a: np.all(np.isfinite(a)), "finite numbers"),
+    ">= 0": (lambda a: np.all(np.isfinite(a) & (a >= 0)), "finite numbers >= 0"),
+    "> 0": (lambda a: np.all(np.isfinite(a) & (a > 0)), "finite numbers > 0"),
+    "[0, 1]": (lambda a: np.all((a >= 0) & (a <= 1)), "fractions in [0, 1]"),
+    "1..E": (lambda a: np.array_equal(a, np.arange(1, len(a) + 1)), "1, 2, ..., epochs"),
+}
+
+
+class _SchemaError(ValueError):
+    """An entry, or the set of entries, that does not fit CHECKPOINT_SCHEMA."""
+
+
+class _Corrupt(Exception):
+    """Damage found while reading an entry (the message says where)."""
+
+
+class _Invalid(Exception):
+    """A schema violation found while reading: "is incomplete: ..." or "is invalid: ..."."""
+
+
+def _invalid(err: Exception) -> _Invalid:
+    message = _one_line(err)
+    return _Invalid(message if message.startswith("is incomplete") else f"is invalid: {message}")
+
+
+def _expected_keys(loss: str, step: int) -> list[str]:
+    present = {"siglip"} if loss == "siglip" else set()
+    present |= {"trained"} if step > 0 else set()
+    return [key for key, *_, when in CHECKPOINT_SCHEMA if set(when.split()) <= present]
+
+
+def _checked_entry(key: str, shape: tuple, dtype: np.dtype, dims: dict) -> tuple:
+    """Check an entry's shape and dtype against the schema (before its data is read).
+
+    Binds a dimension the first time it is seen (the vocabulary fixes ``words``) and
+    returns the expected shape; a _SchemaError says what is wrong (not naming the file).
+    """
+    _, want_shape, want_dtype, _, _ = _SCHEMA_ROWS[key]
+    test, expected = _DTYPES[want_dtype]
+    if dtype.hasobject or not test(dtype):  # object arrays are refused before any unpickling
+        raise _SchemaError(f"{key} has dtype {dtype}, expected {expected}")
+    shape = tuple(shape)
+    if len(shape) == len(want_shape) and "words" in want_shape and "words" not in dims:
+        n = shape[want_shape.index("words")]
+        if not 1 <= n <= MAX_WORDS:
+            raise _SchemaError(f"{key} holds {n} words, expected 1 to {MAX_WORDS:,}")
+        dims["words"] = n
+    want = tuple(dims.get(dim, -1) for dim in want_shape)
+    if shape != want:
+        text = ", ".join(str(dims.get(dim, dim)) for dim in want_shape)
+        text = f"({text},)" if len(want_shape) == 1 else f"({text})"
+        named = f" ({', '.join(want_shape)})" if want_shape else ""
+        raise _SchemaError(f"{key} has shape {shape}, expected {text}{named}")
+    return want
+
+
+def _checked_values(key: str, array: np.ndarray) -> np.ndarray:
+    test, expected = _VALUES[_SCHEMA_ROWS[key][3]]
+    if not test(array):
+        raise _SchemaError(f"{key} must hold {expected}")
+    return array
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """Check that a checkpoint can be written to ``path`` before any work is done.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        TypeError: ``path`` is not a str or path.
+        ValueError: ``path`` is the empty string.
+        IsADirectoryError: ``path`` is a directory.
+        FileNotFoundError: its folder does not exist.
+        NotADirectoryError: what should be its folder is a file.
+        PermissionError: its folder is not writable.
+    """
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"checkpoint path must be a str or a path, got {type(path).__name__}")
+    if path == "":
+        raise ValueError("checkpoint path is empty; name a file such as run.npz")
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write checkpoint {path}: it is a directory; name a "
+                                f"file in it, such as {path / 'run.npz'}")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"cannot write checkpoint {path}: it exists and is not a regular file")
+    folder = next(p for p in (path.parent, *path.parent.parents) if p.exists() or p == p.parent)
+    if not folder.is_dir():
+        raise NotADirectoryError(f"cannot write checkpoint {path}: {folder} is a file, "
+                                 "not a folder")
+    if folder != path.parent:
+        raise FileNotFoundError(f"cannot write checkpoint {path}: folder {path.parent} "
+                                "does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write checkpoint {path}: folder {folder} is not writable")
+    return path
+
+
+def save_checkpoint(path: str | os.PathLike, state: TrainState) -> None:
     """Write ``state`` to ``path`` (.npz) atomically: a temporary file, then a rename.
 
     An interrupted save leaves the previous checkpoint intact, never half a file.
+    The temporary file is ``.<name>.tmp`` beside ``path``: a save that is killed
+    before the rename leaves it there, and the next save replaces it. A new
+    checkpoint gets the permissions the umask gives; one that is replaced keeps its own.
+
+    Raises:
+        CheckpointError: ``state`` does not fit :data:`CHECKPOINT_SCHEMA` (for example
+            NaN parameters); nothing is written.
+        OSError, ValueError: ``path`` cannot be written (see :func:`check_output_path`).
     """
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"cannot write checkpoint {path}: folder {path.parent} "
-                                "does not exist")
-    arrays = {"format": np.asarray(CHECKPOINT_FORMAT),
-              "config": np.asarray(json.dumps(dataclasses.asdict(state.config))),
-              "epoch": np.asarray(state.epoch)}
-    arrays |= {f"param.{k}": np.asarray(v) for k, v in state.model.params.items()}
-    arrays |= {f"opt.{k}": np.asarray(v) for k, v in state.optimizer.state.items()}
-    arrays |= {f"vocab.{k}": v for k, v in state.vocab.to_arrays().items()}
-    arrays |= {f"history.{k}": np.asarray(v, dtype=np.float64) for k, v in state.history.items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    path = check_output_path(path)
+    arrays = _to_arrays(state)
     try:
-        with os.fdopen(fd, "wb") as f:
+        _check_arrays(arrays)
+    except ValueError as err:
+        raise CheckpointError(f"cannot write checkpoint {path}: {err}") from None
+    tmp = path.with_name(f".{path.name}.tmp")
+    _remove_stale_temp_files(path)
+    try:
+        tmp.unlink(missing_ok=True)  # left by a save that was killed; "xb" never follows it
+        with open(tmp, "xb") as f:  # open(), not mkstemp: the mode the umask gives, not 0600
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
+        if path.is_file():
+            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
         os.replace(tmp, path)  # atomic on POSIX and Windows
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
-def load_checkpoint(path: str | Path, expect: TrainConfig | None = None) -> TrainState:
+def _remove_stale_temp_files(path: Path) -> None:
+    """Remove what older numclips' killed saves left: ``.<name>.<8 random chars>.tmp``."""
+    stale = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.tmp")
+    for p in path.parent.glob(f".{path.name}.*.tmp"):
+        if stale.fullmatch(p.name) and p.is_file():
+            p.unlink(missing_ok=True)
+
+
+def _to_arrays(state: TrainState) -> dict:
+    if not isinstance(state, TrainState):
+        raise TypeError(f"state must be a TrainState, got {type(state).__name__}")
+    opt = dict(state.optimizer.state)
+    arrays = {"format": np.asarray(CHECKPOINT_FORMAT),
+              "config": np.asarray(json.dumps(dataclasses.asdict(state.config))),
+              "epoch": np.asarray(state.epoch, dtype=np.int64),
+              "opt.step": np.asarray(opt.pop("step", 0), dtype=np.int64)}
+    arrays |= {f"param.{k}": to_numpy(v) for k, v in state.model.params.items()}
+    arrays |= {f"opt.{k}": to_numpy(v) for k, v in opt.items()}
+    arrays |= {f"vocab.{k}": v for k, v in state.vocab.to_arrays().items()}
+    arrays |= {f"history.{k}": np.asarray(v, dtype=np.float64) for k, v in state.history.items()}
+    return arrays
+
+
+def _check_arrays(arrays: dict) -> None:
+    """Check a whole checkpoint's arrays against the schema; ValueError with the problem."""
+    config = _config_from(arrays["config"])
+    expected = _expected_keys(config.loss, int(arrays["opt.step"]))
+    _check_keys(set(arrays), expected)
+    dims = _dims(config, int(arrays["epoch"]))
+    for key in expected:
+        _checked_entry(key, arrays[key].shape, arrays[key].dtype, dims)
+        _checked_values(key, arrays[key])
+    _check_counts(config, int(arrays["epoch"]), int(arrays["opt.step"]))
+
+
+def _config_from(array: np.ndarray) -> TrainConfig:
+    try:
+        fields = json.loads(str(array))
+        if not isinstance(fields, dict):
+            raise TypeError(f"a JSON object of TrainConfig fields, got {type(fields).__name__}")
+        return TrainConfig(**fields)
+    except (ValueError, TypeError, RecursionError) as err:
+        raise _SchemaError(f"its config is not a valid TrainConfig ({_one_line(err)})") from None
+
+
+def _dims(config: TrainConfig, epoch: int) -> dict:
+    return {"pixels": NUM_PIXELS, "embed_dim": config.embed_dim, "epochs": epoch}
+
+
+def _check_keys(present: set, expected: list, extra_ok: bool = False) -> None:
+    missing = [k for k in expected if k not in present]
+    if missing:
+        raise _SchemaError(f"is incomplete: missing {', '.join(missing)}")
+    if extra_ok:
+        return
+    unexpected = sorted(present - set(expected))
+    if unexpected:
+        raise _SchemaError(f"it holds entries no checkpoint has: {', '.join(unexpected)}")
+
+
+def _check_counts(config: TrainConfig, epoch: int, step: int) -> None:
+    """The epoch and step counters agree with each other and with the config."""
+    if epoch > config.epochs:
+        raise _SchemaError(f"epoch is {epoch}, more than the config's epochs ({config.epochs})")
+    per_epoch = config.train_size // config.batch_size
+    if step != epoch * per_epoch:
+        raise _SchemaError(f"opt.step is {step}, but {epoch} epochs of {per_epoch} steps take "
+                         f"{epoch * per_epoch}")
+
+
+def load_checkpoint(path: str | os.PathLike, expect: TrainConfig | None = None) -> TrainState:
     """Read a checkpoint written by :func:`save_checkpoint`; never writes anything.
+
+    Every entry is checked against :data:`CHECKPOINT_SCHEMA` (its presence, its
+    shape and dtype from the ``.npy`` header before its data is read, then its
+    values) and the zip's CRC-32 of every entry is verified.
 
     Args:
         path: the ``.npz`` file.
@@ -236,51 +565,139 @@ def load_checkpoint(path: str | Path, expect: TrainConfig | None = None) -> Trai
             but ``epochs`` (the number of epochs to train up to).
 
     Raises:
-        CheckpointError: missing, truncated, corrupt or mismatched file.
+        CheckpointError: a missing, unreadable, truncated, corrupt, invalid or
+            mismatched file, in one line that names the file and the problem.
     """
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"checkpoint path must be a str or a path, got {type(path).__name__}")
+    if path == "":
+        raise CheckpointError("checkpoint path is empty; name a .npz file")
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a directory, not a file")
+    if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}  # reads (and CRC-checks) every entry
-    except (zipfile.BadZipFile, zlib.error, ValueError, EOFError, OSError) as err:
-        raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({err})") from None
-    if str(arrays.get("format", "")) != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a numclip checkpoint "
-                              f"(format {arrays.get('format', 'missing')!s})")
-    try:
-        config = TrainConfig(**json.loads(str(arrays["config"])))
+        config, arrays = _read_checkpoint(path)
         state = _state_from_arrays(config, arrays)
-    except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"checkpoint {path} is incomplete or inconsistent ({err})") from None
+    except CheckpointError:
+        raise
+    except MemoryError:
+        raise  # the machine's, not the file's: every size was checked before it was read
+    except _Invalid as err:
+        raise CheckpointError(f"checkpoint {path} {_one_line(err)}") from None
+    except _Corrupt as err:
+        raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({err})") from None
+    except OSError as err:
+        if err.errno is None:  # zipfile reports some damage as a bare OSError
+            raise CheckpointError(f"checkpoint {path} is truncated or corrupt "
+                                  f"({_one_line(err)})") from None
+        raise CheckpointError(f"checkpoint {path} cannot be read ({err.strerror})") from None
+    except Exception as err:  # any failure of the zip or .npy layer: a damaged file
+        raise CheckpointError(f"checkpoint {path} is truncated or corrupt "
+                              f"({type(err).__name__}: {_one_line(err)})") from None
     if expect is not None:
         _check_same_run(path, config, expect)
         state.config = expect
     return state
 
 
+def _read_checkpoint(path: Path) -> tuple[TrainConfig, dict]:
+    """Every entry of the checkpoint at ``path``, checked against the schema."""
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":
+            raise CheckpointError(f"{path} is not a numclip checkpoint (not an .npz file: it "
+                                  "does not begin like a zip archive)")
+    size = path.stat().st_size
+    with zipfile.ZipFile(path) as zf:
+        members = zf.namelist()
+        if "format.npy" not in members:
+            raise CheckpointError(f"{path} is not a numclip checkpoint (it has no format entry)")
+        if len(set(members)) != len(members):
+            raise _Invalid("is invalid: it holds the same entry twice")
+        if any(not m.endswith(".npy") for m in members):
+            raise _Invalid(f"is invalid: it holds files that are not .npy arrays: "
+                           f"{', '.join(m for m in members if not m.endswith('.npy'))}")
+        present = {m.removesuffix(".npy") for m in members}
+        dims = {}
+
+        def read(key):
+            try:
+                return _checked_values(key, _read_entry(zf, key, dims, size))
+            except _SchemaError as err:
+                raise _invalid(err) from None
+
+        try:
+            fmt = _read_entry(zf, "format", dims, size)
+        except _SchemaError:
+            fmt = None
+        if fmt is None or str(fmt) != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{path} is not a numclip checkpoint (format "
+                                  f"{'unreadable' if fmt is None else repr(str(fmt))}, "
+                                  f"expected {CHECKPOINT_FORMAT!r})")
+        try:  # the entries every checkpoint has first, then those its config asks for
+            _check_keys(present, _REQUIRED, extra_ok=True)
+            arrays = {"format": fmt, "config": read("config")}
+            config = _config_from(arrays["config"])
+            arrays |= {key: read(key) for key in ("epoch", "opt.step")}
+            epoch, step = int(arrays["epoch"]), int(arrays["opt.step"])
+            expected = _expected_keys(config.loss, step)
+            _check_keys(present, expected)
+            _check_counts(config, epoch, step)
+        except _SchemaError as err:
+            raise _invalid(err) from None
+        dims |= _dims(config, epoch)
+        arrays |= {key: read(key) for key in expected if key not in arrays}
+    return config, arrays
+
+
+def _read_entry(zf: zipfile.ZipFile, key: str, dims: dict, archive_size: int) -> np.ndarray:
+    """Read one ``.npy`` entry, checking its header against the schema before its data.
+
+    A header that claims a huge shape is refused before anything is allocated, and
+    every byte of the entry is read, so that the zip's CRC-32 is always checked.
+    """
+    info = zf.getinfo(f"{key}.npy")
+    if info.header_offset + info.compress_size > archive_size:
+        raise _Corrupt(f"{key} claims {info.compress_size} bytes, more than the file holds")
+    with zf.open(info) as f:
+        version = npy_format.read_magic(f)
+        if version not in ((1, 0), (2, 0)):
+            raise _Corrupt(f"{key} is in .npy format version {version}, expected 1.0 or 2.0")
+        read_header = (npy_format.read_array_header_1_0 if version == (1, 0)
+                       else npy_format.read_array_header_2_0)
+        shape, fortran_order, dtype = read_header(f)
+        shape = _checked_entry(key, shape, dtype, dims)
+        nbytes = math.prod(shape) * dtype.itemsize
+        if info.file_size != f.tell() + nbytes:
+            raise _Corrupt(f"{key} holds {info.file_size - f.tell()} bytes of data, its "
+                             f"header promises {nbytes}")
+        data = f.read(nbytes)  # reading the last byte checks the CRC-32
+        if len(data) != nbytes or f.read(1):
+            raise _Corrupt(f"{key} is truncated")
+    array = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran_order else "C")
+    return array.astype(dtype.newbyteorder("="))  # a native-order, writable copy
+
+
 def _state_from_arrays(config: TrainConfig, arrays: dict) -> TrainState:
     def group(prefix):
         return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
-    params = group("param.")
-    expected = {"image_proj", "text_proj", "logit_scale"} | (
-        {"logit_bias"} if config.loss == "siglip" else set())
-    if set(params) != expected:
-        raise ValueError(f"parameters {sorted(params)} for loss {config.loss!r}")
-    vocab = Vocabulary.from_arrays(group("vocab."))
-    if params["text_proj"].shape != (len(vocab), config.embed_dim):
-        raise ValueError(f"text_proj has shape {params['text_proj'].shape} for a vocabulary "
-                         f"of {len(vocab)} words and embed_dim {config.embed_dim}")
-    opt_state = group("opt.")
-    if "step" in opt_state:
-        opt_state["step"] = int(opt_state["step"])
+    try:
+        vocab = Vocabulary.from_arrays(group("vocab."))
+    except (KeyError, TypeError, ValueError) as err:
+        raise _Invalid(f"is invalid: vocab.vocab_words is not a valid vocabulary "
+                       f"({_one_line(err)})") from None
+    opt_state = group("opt.") | {"step": int(arrays["opt.step"])}
     optimizer = AdamW(lr=config.lr, weight_decay=config.weight_decay, state=opt_state)
     history = {k: v.tolist() for k, v in group("history.").items()}
-    history["epoch"] = [int(e) for e in history.get("epoch", [])]
-    return TrainState(config, TinyCLIP(params, config.loss), optimizer, vocab,
+    history["epoch"] = [int(e) for e in history["epoch"]]
+    return TrainState(config, TinyCLIP(group("param."), config.loss), optimizer, vocab,
                       int(arrays["epoch"]), history)
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 def _check_same_run(path, saved: TrainConfig, expect: TrainConfig) -> None:

@@ -1,12 +1,17 @@
 import dataclasses
 import json
+import os
+import re
+import stat
+import warnings
 import zipfile
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from numclip import train as tr
-from numclip.train import CheckpointError, TrainConfig
+from numclip.train import CheckpointError, TrainConfig, TrainingDiverged
 
 SMALL = TrainConfig(epochs=2, batch_size=64, embed_dim=8, train_size=384, eval_size=80)
 
@@ -103,7 +108,7 @@ def test_an_interrupted_save_leaves_the_old_checkpoint_intact(splits, tmp_path, 
 @pytest.mark.parametrize("damage, match", [
     (lambda b: b[: len(b) // 2], "truncated or corrupt"),
     (lambda b: b[:200] + bytes(50) + b[250:], "truncated or corrupt"),
-    (lambda b: b"not a zip file at all", "truncated or corrupt"),
+    (lambda b: b"not a zip file at all", "not a numclip checkpoint"),
 ])
 def test_a_damaged_checkpoint_is_refused_and_left_untouched(splits, tmp_path, damage, match):
     path = tmp_path / "run.npz"
@@ -123,7 +128,8 @@ def test_foreign_and_incomplete_files_are_refused(tmp_path):
         tr.load_checkpoint(tmp_path / "other.npz")
     np.savez(tmp_path / "partial.npz", format=np.asarray(tr.CHECKPOINT_FORMAT),
              config=np.asarray(json.dumps(dataclasses.asdict(SMALL))))
-    with pytest.raises(CheckpointError, match="incomplete or inconsistent"):
+    with pytest.raises(CheckpointError,
+                       match=re.escape("is incomplete: missing epoch, opt.step, vocab")):
         tr.load_checkpoint(tmp_path / "partial.npz")
     with pytest.raises(CheckpointError, match="does not exist"):
         tr.load_checkpoint(tmp_path / "missing.npz")
@@ -150,18 +156,112 @@ def test_saving_into_a_missing_folder_is_a_clear_error(splits, tmp_path):
         tr.save_checkpoint(tmp_path / "no" / "such" / "dir.npz", run(splits, epochs=1))
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(epochs=0), "epochs must be a positive integer"),
-    (dict(batch_size=1), "batch_size must be at least 2"),
-    (dict(batch_size=1000, train_size=500), "must not exceed train_size"),
-    (dict(lr=-1.0), "lr must be positive"),
-    (dict(weight_decay=float("nan")), "weight_decay must be non-negative"),
-    (dict(embed_dim=2.5), "embed_dim must be a positive integer"),
-    (dict(loss="hinge"), "loss must be one of"),
-])
-def test_bad_config_is_named(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        TrainConfig(**kwargs)
+@pytest.fixture
+def places(tmp_path):
+    """A folder, a plain file in it, and a text file that is no checkpoint."""
+    (tmp_path / "afile").write_text("not a folder")
+    (tmp_path / "README.md").write_text("# numclip\n")
+    return SimpleNamespace(dir=tmp_path, file=tmp_path / "afile", text=tmp_path / "README.md")
+
+
+def config(**kwargs):
+    return lambda p: TrainConfig(**kwargs)
+
+
+# The module's bad-input table: (public name, call given `places`, error type, words the
+# message must contain).
+BAD_INPUT = [
+    ("TrainConfig", config(epochs=0), ValueError, ["epochs must be a positive integer"]),
+    ("TrainConfig", config(epochs="3"), TypeError, ["epochs", "got str '3'"]),
+    ("TrainConfig", config(epochs=True), TypeError, ["epochs", "bool"]),
+    ("TrainConfig", config(epochs=10**7), ValueError, ["epochs must be at most 1,000,000"]),
+    ("TrainConfig", config(batch_size=1), ValueError, ["batch_size must be at least 2"]),
+    ("TrainConfig", config(batch_size=1000, train_size=500), ValueError,
+     ["must not exceed train_size"]),
+    ("TrainConfig", config(batch_size=16384, train_size=20000), ValueError,
+     ["batch_size must be at most 8,192", "(B, B)"]),
+    ("TrainConfig", config(batch_size=None), TypeError, ["batch_size", "NoneType"]),
+    ("TrainConfig", config(embed_dim=2.5), ValueError, ["embed_dim must be a positive integer"]),
+    ("TrainConfig", config(embed_dim=10**9), ValueError,
+     ["embed_dim must be at most 1,024", "got 1,000,000,000"]),
+    ("TrainConfig", config(train_size=10**7), ValueError, ["train_size must be at most 100,000"]),
+    ("TrainConfig", config(eval_size=10**6), ValueError, ["eval_size must be at most 10,000"]),
+    ("TrainConfig", config(eval_size=[5]), TypeError, ["eval_size", "list"]),
+    ("TrainConfig", config(lr="a"), TypeError, ["lr must be a positive number", "str 'a'"]),
+    ("TrainConfig", config(lr=True), TypeError, ["lr", "bool"]),
+    ("TrainConfig", config(lr=-1.0), ValueError, ["lr must be positive"]),
+    ("TrainConfig", config(lr=float("inf")), ValueError, ["lr must be positive and finite"]),
+    ("TrainConfig", config(lr=1e30), ValueError, ["lr * weight_decay must be below 1",
+                                                  "smaller lr"]),
+    ("TrainConfig", config(weight_decay="x"), TypeError, ["weight_decay", "str"]),
+    ("TrainConfig", config(weight_decay=float("nan")), ValueError,
+     ["weight_decay must be non-negative"]),
+    ("TrainConfig", config(seed=-1), ValueError, ["seed must be a non-negative integer", "-1"]),
+    ("TrainConfig", config(seed=1.5), ValueError, ["seed must be a non-negative integer"]),
+    ("TrainConfig", config(seed="0"), TypeError, ["seed", "str"]),
+    ("TrainConfig", config(loss="hinge"), ValueError, ["loss must be one of", "'hinge'"]),
+    ("TrainConfig", config(loss=3), TypeError, ["loss must be a str", "int 3"]),
+    ("make_splits", lambda p: tr.make_splits({"train_size": 10}), TypeError,
+     ["config must be a TrainConfig", "dict"]),
+    ("train", lambda p: tr.train("fast"), TypeError, ["config must be a TrainConfig", "str"]),
+    ("train", lambda p: tr.train(SMALL, out=""), ValueError, ["checkpoint path is empty"]),
+    ("train", lambda p: tr.train(SMALL, out=p.dir), IsADirectoryError, ["is a directory"]),
+    ("train", lambda p: tr.train(SMALL, out=p.file / "x.npz"), NotADirectoryError,
+     ["afile is a file, not a folder"]),
+    ("train", lambda p: tr.train(SMALL, resume=p.dir / "none.npz"), CheckpointError,
+     ["none.npz does not exist"]),
+    ("check_output_path", lambda p: tr.check_output_path(3), TypeError, ["str or a path", "int"]),
+    ("check_output_path", lambda p: tr.check_output_path(p.file / "sub" / "x.npz"),
+     NotADirectoryError, ["afile is a file, not a folder"]),
+    ("check_output_path", lambda p: tr.check_output_path(p.dir / "no" / "x.npz"),
+     FileNotFoundError, ["folder", "does not exist"]),
+    ("check_output_path", lambda p: tr.check_output_path("/dev/null"), ValueError,
+     ["not a regular file"]),
+    ("save_checkpoint", lambda p: tr.save_checkpoint(p.dir / "x.npz", "state"), TypeError,
+     ["state must be a TrainState", "str"]),
+    ("save_checkpoint", lambda p: tr.save_checkpoint(p.dir, "state"), IsADirectoryError,
+     ["is a directory"]),
+    ("load_checkpoint", lambda p: tr.load_checkpoint(None), TypeError, ["str or a path"]),
+    ("load_checkpoint", lambda p: tr.load_checkpoint(""), CheckpointError, ["path is empty"]),
+    ("load_checkpoint", lambda p: tr.load_checkpoint(p.dir), CheckpointError,
+     ["is a directory, not a file"]),
+    ("load_checkpoint", lambda p: tr.load_checkpoint(p.text), CheckpointError,
+     ["README.md is not a numclip checkpoint", "not an .npz file"]),
+    ("load_checkpoint", lambda p: tr.load_checkpoint(p.dir / "gone.npz"), CheckpointError,
+     ["gone.npz does not exist"]),
+]
+NO_BAD_INPUT = {  # public names that take no input to check
+    "TrainState": "a plain record of a run; train and load_checkpoint build it",
+    "CheckpointError": "an exception", "TrainingDiverged": "an exception",
+    "CHECKPOINT_SCHEMA": "a table (tests/test_checkpoint.py checks files against it)",
+}
+
+
+@pytest.mark.parametrize("name, call, error, words", BAD_INPUT,
+                         ids=[f"{row[0]}-{i}" for i, row in enumerate(BAD_INPUT)])
+def test_bad_input_is_refused_with_a_message_that_names_it(name, call, error, words, places,
+                                                           monkeypatch):
+    monkeypatch.setattr(tr, "make_dataset", lambda *a, **k: pytest.fail("worked before checking"))
+    with pytest.raises(error) as info:
+        call(places)
+    message = str(info.value)
+    assert type(info.value) is error or error is CheckpointError
+    assert all(w in message for w in words), message
+    assert "allow_pickle" not in message and "\n" not in message
+
+
+def test_every_public_name_has_bad_input_rows():
+    covered = {row[0] for row in BAD_INPUT} | set(NO_BAD_INPUT)
+    assert set(tr.__all__) <= covered, sorted(set(tr.__all__) - covered)
+
+
+def test_unusual_but_valid_config_values_are_accepted_as_python_numbers(tmp_path):
+    config = TrainConfig(epochs=np.int64(2), batch_size=np.int32(64), embed_dim=8,
+                         lr=np.float32(0.5), weight_decay=0, train_size=384, eval_size=80,
+                         seed=np.uint8(3))
+    assert type(config.epochs) is int and type(config.seed) is int
+    assert type(config.lr) is float and type(config.weight_decay) is float
+    assert json.loads(json.dumps(dataclasses.asdict(config)))["seed"] == 3
 
 
 def test_checkpoint_is_a_plain_npz(splits, tmp_path):
@@ -177,3 +277,95 @@ def test_a_missing_output_folder_fails_before_training(splits, tmp_path, monkeyp
     monkeypatch.setattr(tr, "make_splits", lambda config: pytest.fail("trained anyway"))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         tr.train(SMALL, out=tmp_path / "nowhere" / "run.npz", quiet=True)
+
+
+# ----------------------------------------------------------------------------- saving
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_a_new_checkpoint_gets_the_permissions_the_umask_gives(splits, tmp_path, umask):
+    state = run(splits, epochs=1)
+    old = os.umask(umask)
+    try:
+        tr.save_checkpoint(tmp_path / "run.npz", state)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "run.npz").stat().st_mode) == 0o666 & ~umask
+
+
+def test_a_replaced_checkpoint_keeps_its_permissions(splits, tmp_path):
+    state, path = run(splits, epochs=1), tmp_path / "run.npz"
+    tr.save_checkpoint(path, state)
+    path.chmod(0o640)
+    tr.save_checkpoint(path, state)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_a_killed_save_leaves_a_temporary_file_the_next_save_removes(splits, tmp_path):
+    state, path = run(splits, epochs=1), tmp_path / "run.npz"
+    (tmp_path / ".run.npz.tmp").write_bytes(b"half a checkpoint: the save was killed")
+    (tmp_path / ".run.npz.a1b2c3_d.tmp").write_bytes(b"left by an older numclip (mkstemp)")
+    (tmp_path / ".run.npz.mine.tmp.keep").write_bytes(b"not numclip's")
+    tr.save_checkpoint(path, state)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".run.npz.mine.tmp.keep", "run.npz"]
+    assert_same_params(tr.load_checkpoint(path), state)
+
+
+def test_a_state_that_breaks_the_schema_is_not_written(splits, tmp_path):
+    state, path = run(splits, epochs=1), tmp_path / "run.npz"
+    state.model.params["text_proj"] = state.model.params["text_proj"].copy()
+    state.model.params["text_proj"][3, 1] = np.nan
+    with pytest.raises(CheckpointError, match=r"param\.text_proj must hold finite numbers"):
+        tr.save_checkpoint(path, state)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- resuming
+
+def test_resuming_a_run_that_has_more_epochs_than_asked_is_an_error(splits, tmp_path):
+    path = tmp_path / "run.npz"
+    run(splits, epochs=2, out=path)
+    with pytest.raises(ValueError, match=r"already trained 2 epochs, more than config\.epochs"):
+        run(splits, epochs=1, resume=path)
+
+
+def test_resuming_a_finished_run_writes_it_to_a_new_out_once(splits, tmp_path):
+    first, again = tmp_path / "run.npz", tmp_path / "copy.npz"
+    run(splits, epochs=2, out=first)
+    before = first.read_bytes()
+    state = run(splits, epochs=2, resume=first, out=first)
+    assert state.epoch == 2 and first.read_bytes() == before  # nothing trained, nothing written
+    run(splits, epochs=2, resume=first, out=again)
+    assert_same_params(tr.load_checkpoint(again), state)
+
+
+def test_the_checkpoint_is_read_before_the_data_is_made(tmp_path, monkeypatch):
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 and then nothing")
+    monkeypatch.setattr(tr, "make_splits", lambda config: pytest.fail("made the data first"))
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        tr.train(SMALL, resume=tmp_path / "bad.npz", quiet=True)
+
+
+# ----------------------------------------------------------------------------- diverging
+
+def test_a_diverging_run_stops_with_where_and_what_to_change(splits):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no RuntimeWarning on the way
+        with pytest.raises(TrainingDiverged, match=r"diverged at epoch 1, step 1 of 6: .*"
+                                                   r"image_proj.*smaller lr"):
+            run(splits, epochs=1, lr=1e38, weight_decay=0.0)
+
+
+def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(splits, tmp_path,
+                                                                       monkeypatch):
+    real, calls, path = tr.TinyCLIP.loss_and_grads, [], tmp_path / "run.npz"
+
+    def nan_at_step_8(self, pixels, tokens):  # epoch 2, step 2 (6 steps an epoch)
+        calls.append(1)
+        loss, grads = real(self, pixels, tokens)
+        return (np.float32(np.nan) if len(calls) == 8 else loss), grads
+
+    monkeypatch.setattr(tr.TinyCLIP, "loss_and_grads", nan_at_step_8)
+    with pytest.raises(TrainingDiverged, match=re.escape(
+            "epoch 2, step 2 of 6: the loss is not finite; try a smaller lr than 0.003")):
+        run(splits, epochs=3, out=path)
+    assert tr.load_checkpoint(path).epoch == 1
