@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
+import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
-import numpy as np
-
 from numclip import worked_example as we
-
-OK, BAD = "ok", "XX"  # ASCII marks: they survive any terminal encoding
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,15 +39,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train the tiny linear CLIP on synthetic shapes")
     # None means "not given": a resumed run takes the checkpoint's value instead
-    train.add_argument("--epochs", type=_positive_int, help="total epochs (default 10)")
+    train.add_argument("--epochs", type=_positive_int,
+                       help="total epochs to train up to (default 10; with --resume, the "
+                            "checkpoint's)")
     train.add_argument("--batch-size", type=_positive_int, help="pairs per step (default 256)")
     train.add_argument("--embed-dim", type=_positive_int, help="embedding width (default 64)")
     train.add_argument("--lr", type=_positive_float, help="AdamW step size (default 3e-3)")
-    train.add_argument("--seed", type=int, help="seed for data, weights and shuffles (default 0)")
+    train.add_argument("--seed", type=_non_negative_int,
+                       help="seed for data, weights and shuffles (default 0)")
     train.add_argument("--loss", choices=["clip", "siglip"],
                        help="CLIP's softmax loss (default) or SigLIP's sigmoid loss")
-    train.add_argument("--out", metavar="CKPT", help="save a checkpoint (.npz) after each epoch")
-    train.add_argument("--resume", metavar="CKPT", help="continue a saved run up to --epochs")
+    train.add_argument("--out", metavar="CKPT",
+                       help="save a checkpoint (.npz) after each epoch, atomically (with "
+                            "--resume, the default is the resumed file)")
+    train.add_argument("--resume", metavar="CKPT",
+                       help="continue a saved run up to --epochs and keep saving it into CKPT "
+                            "(or --out). A run that already has --epochs epochs is reported "
+                            "as it is (exit 0); asking for fewer epochs than it has is an error")
     train.add_argument("--plots", metavar="DIR", help="write the figures (PNG) into DIR")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--distributed", action="store_true",
@@ -65,20 +72,43 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command; every mistake ends in one ``numclip: error:`` line on stderr.
+
+    Returns:
+        0 on success, 1 for an error while running, 2 for a bad command line
+        (argparse exits with 2 itself), 130 when interrupted.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 2
+        parser.error("a command is required: example, train or zeroshot")
     command = {"example": _cmd_example, "train": _cmd_train, "zeroshot": _cmd_zeroshot}
-    try:
-        return command[args.command](args)
-    except KeyboardInterrupt:
-        print("numclip: interrupted (the last checkpoint written is intact)", file=sys.stderr)
-        return 130
-    except (ValueError, TypeError, OSError, ImportError) as err:  # CheckpointError is a ValueError
-        print(f"numclip: error: {err}", file=sys.stderr)
-        return 1
+    with warnings.catch_warnings():  # restores the caller's warning display afterwards
+        warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)
+        try:
+            return command[args.command](args)
+        except KeyboardInterrupt:
+            print("numclip: interrupted (the last checkpoint written is intact)", file=sys.stderr)
+            return 130
+        except (ValueError, TypeError, OSError, ImportError) as err:  # CheckpointError too
+            _say("error", err)
+            return 1
+        except MemoryError as err:  # NumPy's says how much it could not allocate
+            _say("error", f"out of memory ({err or 'no details'}); ask for smaller sizes")
+            return 1
+
+
+def _say(kind: str, message) -> None:
+    """One line on stderr: ``numclip: error: ...``, ``numclip: warning: ...``."""
+    print(f"numclip: {kind}: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def _show_warning(default, message, category, filename, lineno, file=None, line=None):
+    """A warning meant for the user (a UserWarning) as one line, without a source line."""
+    if issubclass(category, UserWarning):
+        _say("warning", message)
+    else:  # NumPy's RuntimeWarnings and the like keep where they come from
+        default(message, category, filename, lineno, file, line)
 
 
 def _positive_int(text: str) -> int:
@@ -88,6 +118,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
     return value
 
 
@@ -106,7 +146,7 @@ def _cmd_example(args) -> int:
     if args.json:
         print(json.dumps(we.to_json(result), indent=2))
     else:
-        print(walkthrough(result))
+        print(we.walkthrough(result))
     return 0
 
 
@@ -127,133 +167,101 @@ def _train(args, comm) -> int:
     given = {"epochs": args.epochs, "batch_size": args.batch_size,
              "embed_dim": args.embed_dim, "lr": args.lr, "seed": args.seed, "loss": args.loss}
     given = {k: v for k, v in given.items() if v is not None}
-    if args.resume:
-        saved = tr.load_checkpoint(args.resume).config
-        config = tr.TrainConfig(**(dataclasses.asdict(saved) | given))
-    else:
+    saved = None if args.resume is None else tr.load_checkpoint(args.resume)
+    if saved is None:
         config = tr.TrainConfig(**given)
-    if args.plots:
-        Path(args.plots).mkdir(parents=True, exist_ok=True)
+    else:
+        _check_same_run(args.resume, saved, given)
+        config = tr.TrainConfig(**(dataclasses.asdict(saved.config) | given))
+    out = args.resume if args.out is None else args.out  # a resumed run keeps saving into itself
+    if out is not None:
+        tr.check_output_path(out)  # before the data is made, not after the first epoch
+    plots = _plots_folder(args.plots)
+    if saved is not None and config.epochs <= saved.epoch:
+        done = f"{args.resume} has already trained {saved.epoch} epoch" + "s" * (saved.epoch > 1)
+        more = f"ask for more with --epochs N, N > {saved.epoch}"
+        if config.epochs < saved.epoch:
+            raise ValueError(f"{done}; {more}")
+        if comm is None or comm.Get_rank() == 0:
+            _say("note", f"{done}: nothing left to train; {more}")
     start = time.perf_counter()
     splits = tr.make_splits(config)
-    state = tr.train(config, resume=args.resume, out=args.out, quiet=args.quiet, splits=splits,
+    state = tr.train(config, resume=args.resume, out=out, quiet=args.quiet, splits=splits,
                      comm=comm)
     if comm is not None and comm.Get_rank() != 0:
         return 0  # every rank holds the same model; rank 0 reports it
     metrics = final_metrics(state, splits)
     metrics["seconds"] = round(time.perf_counter() - start, 2)
-    if args.plots:
+    if plots is not None:
         initial = tr.new_state(config, splits["train"]).model
-        metrics["plots"] = [str(p) for p in write_plots(state, splits, args.plots, initial)]
+        metrics["plots"] = [str(p) for p in write_plots(state, splits, plots, initial)]
     _report(metrics, args.json)
     return 0
+
+
+def _check_same_run(path: str, saved, given: dict) -> None:
+    """A flag that differs from the resumed run's setting would make it another run."""
+    differ = [f"--{k.replace('_', '-')} {v} (it has {getattr(saved.config, k)})"
+              for k, v in given.items() if k != "epochs" and getattr(saved.config, k) != v]
+    if differ:
+        raise ValueError(f"--resume {path} continues a run with other settings than "
+                         f"{', '.join(differ)}; drop these flags, or start a new run without "
+                         "--resume")
+
+
+def _plots_folder(text: str | None) -> Path | None:
+    """The folder for --plots, created now so that a bad one fails before training."""
+    if text is None:
+        return None
+    if not text:
+        raise ValueError("--plots needs a folder name, got ''")
+    folder = Path(text)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"--plots {text} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OSError(f"cannot create the --plots folder {text} ({err.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"--plots {text} is not a writable folder")
+    return folder
 
 
 def _cmd_zeroshot(args) -> int:
     from numclip import train as tr
-    from numclip.report import final_metrics
+    from numclip.report import checkpoint_metrics, zero_shot_metrics
+    from numclip.zeroshot import prompts
 
+    if args.template is not None:
+        prompts(["class name"], args.template)  # a bad template fails before any work
     state = tr.load_checkpoint(args.checkpoint)
     splits = tr.make_splits(state.config)
-    metrics = final_metrics(state, splits, templates=args.template)
+    metrics = zero_shot_metrics(state, splits, templates=args.template)
+    # the rest the templates cannot change: it is the checkpoint's, and says so
+    metrics["checkpoint"] = {"path": args.checkpoint} | checkpoint_metrics(state)
     _report(metrics, args.json)
     return 0
 
 
-def _report(metrics: dict, as_json: bool) -> None:
-    """Metrics as an aligned table, or as one line of JSON (the last line of stdout)."""
+def _report(metrics: dict, as_json: bool, indent: str = "") -> None:
+    """Metrics as an aligned table, or as one line of JSON (the last line of stdout).
+
+    A nested dict (``zeroshot``'s ``checkpoint``) is a section of the table, and
+    a nested object in the JSON.
+    """
     if as_json:
         print(json.dumps(metrics))
         return
     for key, value in metrics.items():
+        if isinstance(value, dict):
+            print(f"{indent}{key}:")
+            _report(value, False, indent + "  ")
+            continue
         if isinstance(value, float):
             value = f"{value:.4f}"
         elif isinstance(value, list | tuple):
             value = ", ".join(map(str, value))
-        print(f"{key:<28} {value}")
-
-
-def _fmt(v: float) -> str:
-    return f"{v:.8g}"  # enough digits to see both the rounding and the truncation
-
-
-def walkthrough(result: dict) -> str:
-    """The step-by-step text of ``numclip example``."""
-    with np.printoptions(precision=4, suppress=True):  # local: never change the caller's
-        return _walkthrough(result)
-
-
-def _walkthrough(result: dict) -> str:
-    lines = []
-    say = lines.append
-    normalized = result["normalized"]
-    say("The course page's worked example, recomputed by numclip (float64)")
-    say("=" * 66)
-    if normalized:
-        say("Variant: embeddings L2-normalized first, as CLIP does. The 'raw' column")
-        say("is numclip's value for the page's unnormalized vectors, for comparison.")
-    else:
-        say(f"Each printed number of the page beside numclip's: '{OK}' agrees to the")
-        say(f"page's printed precision, '{BAD}' does not (the [E#] erratum below explains).")
-    raw = we.compute(normalized=False) if normalized else None
-    rows = {} if normalized else {(r["key"], r["index"]): r for r in we.compare_with_page(result)}
-    notes = {} if normalized else {w: e["id"] for e in we.errata(result) for w in e["where"]}
-
-    def table(key, label):
-        values = np.asarray(result[key])
-        for index in np.ndindex(values.shape):
-            name = f"{label}[{','.join(str(i + 1) for i in index)}]" if index else label
-            row = rows.get((key, index))
-            if raw is not None:
-                raw_value = _fmt(np.asarray(raw[key])[index])
-                say(f"    {name:<14} {raw_value:>14}  {_fmt(values[index]):>14}")
-            elif row is None:
-                say(f"    {name:<14} {'':>14}  {_fmt(values[index]):>14}")
-            else:
-                mark = OK if row["agrees"] else f"{BAD} [{notes.get((key, index), '?')}]"
-                say(f"    {name:<14} {row['printed']:>14}  {_fmt(values[index]):>14}  {mark}")
-
-    say("")
-    say("Setup: 3 pairs (cat, dog, bird), tau = 0.07, logit_scale = log(1/tau) = "
-        f"{result['logit_scale']:.6f}")
-    say(f"    I = {result['image_embeds'].tolist()}")
-    say(f"    T = {np.round(result['text_embeds'], 4).tolist()}")
-    say("")
-    say("1. Normalize. The page assumes unit length; the norms are")
-    say(f"    |I_i| = {result['image_norms']}   |T_i| = {result['text_norms']}")
-    if not normalized:
-        say(f"    {BAD} [E1] the text embeddings are not unit length")
-    say("")
-    say("2. Logits S = exp(logit_scale) * I @ T.T, shape (3, 3)")
-    say(f"    {'':<14} {'raw' if normalized else 'page':>14}  {'numclip':>14}")
-    table("logits_per_image", "S")
-    say("")
-    say("3. Softmax over each row (image -> text)")
-    say("    sum_j exp(S_ij)")
-    table("row_sum_exp", "sum")
-    say("    p(T_j | I_i)")
-    table("softmax_image_to_text", "p")
-    say("")
-    say("4. Loss terms -log p(T_i | I_i) and their mean L(I->T)")
-    table("pair_loss_image_to_text", "L_i")
-    table("loss_image_to_text", "L(I->T)")
-    say("")
-    say("5. What the page only mentions: text -> image uses S.T")
-    say("    p(I_j | T_i)")
-    table("softmax_text_to_image", "p")
-    table("pair_loss_text_to_image", "L_i")
-    table("loss_text_to_image", "L(T->I)")
-    say("")
-    say("6. Symmetric CLIP loss L = (L(I->T) + L(T->I)) / 2")
-    table("loss", "L")
-    if not normalized:
-        say("")
-        say("Errata for the course page")
-        say("-" * 26)
-        for e in we.errata(result):
-            say(f"[{e['id']}] {e['claim']}: page {e['page_value']}; correct {e['correct_value']}.")
-            say(f"     {e['explanation']}")
-    return "\n".join(lines)
+        print(f"{indent + key:<28} {value}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import numpy as np
 
 from numclip.data import CLASSES, COLORS, HELDOUT, class_name
 from numclip.zeroshot import (
+    PROMPT_TEMPLATES,
     chance,
     class_embeddings,
     linear_probe,
@@ -16,7 +17,8 @@ from numclip.zeroshot import (
     zero_shot_scores,
 )
 
-__all__ = ["evaluate", "final_metrics", "write_plots"]
+__all__ = ["evaluate", "zero_shot_metrics", "checkpoint_metrics", "final_metrics",
+           "write_plots"]
 
 
 def class_names() -> list[str]:
@@ -34,31 +36,56 @@ def evaluate(state, splits: dict, templates=None, top_k=(1, 5)) -> dict:
     return result
 
 
-def final_metrics(state, splits: dict, templates=None) -> dict:
-    """The numbers ``numclip train`` and ``numclip zeroshot`` end with."""
+def zero_shot_metrics(state, splits: dict, templates=None) -> dict:
+    """What the prompt templates decide: zero-shot top-1 and top-5 accuracy on both splits.
+
+    Args:
+        templates: prompt templates with one ``{}``; None means
+            :data:`numclip.zeroshot.PROMPT_TEMPLATES`.
+    """
     zs = evaluate(state, splits, templates)
+    return {
+        "templates": list(PROMPT_TEMPLATES if templates is None else templates),
+        "classes": len(CLASSES),
+        "chance": chance(len(CLASSES)),
+        "zero_shot_seen": zs["seen"][1],
+        "zero_shot_seen_top5": zs["seen"][5],
+        "zero_shot_heldout": zs["heldout"][1],
+        "zero_shot_heldout_top5": zs["heldout"][5],
+    }
+
+
+def checkpoint_metrics(state) -> dict:
+    """What the trained state holds and no prompt changes: epochs, final loss, scale (and bias)."""
+    params = state.model.params
+    return {
+        "epochs": state.epoch,
+        "final_loss": state.history["loss"][-1] if state.history["loss"] else None,
+        "scale": float(np.exp(float(params["logit_scale"]))),
+    } | ({"bias": float(params["logit_bias"])} if "logit_bias" in params else {})
+
+
+def final_metrics(state, splits: dict, templates=None) -> dict:
+    """The numbers ``numclip train`` ends with: zero-shot, a linear probe, retrieval, the scale."""
+    zs = zero_shot_metrics(state, splits, templates)
     seen, train_set = splits["seen"], splits["train"]
     model, vocab = state.model, state.vocab
     test_images = model.encode_images(seen.pixels())
     same_caption = seen.labels * 4 + seen.counts  # one id per (colour, shape, count)
     recall = recall_at_k(test_images, model.encode_texts(vocab.features(seen.captions)), k=1,
                          labels=same_caption)
+    saved = checkpoint_metrics(state)
     return {
-        "epochs": state.epoch,
-        "classes": len(CLASSES),
-        "zero_shot_seen": zs["seen"][1],
-        "zero_shot_seen_top5": zs["seen"][5],
-        "zero_shot_heldout": zs["heldout"][1],
-        "zero_shot_heldout_top5": zs["heldout"][5],
+        "epochs": saved.pop("epochs"),
+        **{k: zs[k] for k in ("classes", "zero_shot_seen", "zero_shot_seen_top5",
+                              "zero_shot_heldout", "zero_shot_heldout_top5")},
         "linear_probe": linear_probe(model.encode_images(train_set.pixels()), train_set.labels,
                                      test_images, seen.labels, num_classes=len(CLASSES)),
-        "chance": chance(len(CLASSES)),
+        "chance": zs["chance"],
         "recall@1_image_to_text": recall["image_to_text"],  # a caption with its attributes
         "recall@1_text_to_image": recall["text_to_image"],
-        "final_loss": state.history["loss"][-1] if state.history["loss"] else None,
-        "scale": float(np.exp(float(state.model.params["logit_scale"]))),
-    } | ({"bias": float(state.model.params["logit_bias"])}
-         if "logit_bias" in state.model.params else {})
+        **saved,
+    }
 
 
 def write_plots(state, splits: dict, folder, initial_model) -> list[Path]:
