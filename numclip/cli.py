@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _say(kind: str, message) -> None:
     """One line on stderr: ``numclip: error: ...``, ``numclip: warning: ...``."""
-    print(f"numclip: {kind}: {' '.join(str(message).split())}", file=sys.stderr)
+    print(f"numclip: {kind}: {' '.join(str(message).splitlines())}", file=sys.stderr)
 
 
 def _show_warning(default, message, category, filename, lineno, file=None, line=None):

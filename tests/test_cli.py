@@ -270,6 +270,8 @@ MISTAKES = [
      ["template 'no placeholder'", "exactly one '{}'"], None),
     (["zeroshot", "{dir}/missing.npz", "--template", "no slot"], 1, ["template 'no slot'"],
      None),
+    (["zeroshot", "{ckpt}", "--template", "a  {}", "--template", "   "], 1, ["template '   '"],
+     None),
 ]
 
 
