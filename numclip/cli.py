@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue a saved run up to --epochs and keep saving it into CKPT "
                             "(or --out). A run that already has --epochs epochs is reported "
                             "as it is (exit 0); asking for fewer epochs than it has is an error")
+    train.add_argument("--overwrite", action="store_true",
+                       help="let --out replace an existing checkpoint of another run (without "
+                            "it, an existing --out file is an error: it may hold hours of work)")
     train.add_argument("--plots", metavar="DIR", help="write the figures (PNG) into DIR")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--distributed", action="store_true",
@@ -176,6 +179,7 @@ def _train(args, comm) -> int:
     out = args.resume if args.out is None else args.out  # a resumed run keeps saving into itself
     if out is not None:
         tr.check_output_path(out)  # before the data is made, not after the first epoch
+        _check_not_overwriting(args)
     plots = _plots_folder(args.plots)
     if saved is not None and config.epochs <= saved.epoch:
         done = f"{args.resume} has already trained {saved.epoch} epoch" + "s" * (saved.epoch > 1)
@@ -197,6 +201,17 @@ def _train(args, comm) -> int:
         metrics["plots"] = [str(p) for p in write_plots(state, splits, plots, initial)]
     _report(metrics, args.json)
     return 0
+
+
+def _check_not_overwriting(args) -> None:
+    """--out may replace the run it resumes, or anything with --overwrite; nothing else."""
+    out = Path(args.out) if args.out is not None else None
+    if out is None or not out.exists() or args.overwrite:
+        return
+    if args.resume is not None and out.resolve() == Path(args.resume).resolve():
+        return
+    raise FileExistsError(f"--out {args.out} already exists; continue that run with --resume "
+                          f"{args.out}, write elsewhere, or replace it with --overwrite")
 
 
 def _check_same_run(path: str, saved, given: dict) -> None:

@@ -136,6 +136,14 @@ def test_an_unknown_word_in_a_template_is_one_warning_line(trained, capsys):
                                 "'<unk>': 'zebra' ×40"]
 
 
+def test_overwrite_lets_out_replace_another_run(copy_of_run, capsys):
+    before = copy_of_run.read_bytes()
+    code, _, err = run_cli(["train", "--epochs", "1", "--quiet", "--out", str(copy_of_run),
+                            "--overwrite"], capsys)
+    assert code == 0, err
+    assert tr.load_checkpoint(copy_of_run).epoch == 1 and copy_of_run.read_bytes() != before
+
+
 def test_the_help_says_what_resume_does(capsys):
     code, out, _ = run_cli(["train", "--help"], capsys)
     assert code == 0
@@ -229,6 +237,9 @@ MISTAKES = [
     (["train", "--out", "{dir}"], 1, ["is a directory"], None),
     (["train", "--out", "{file}/x.npz"], 1, ["afile is a file, not a folder"], None),
     (["train", "--out", "{dir}/no/such/x.npz"], 1, ["folder", "does not exist"], None),
+    (["train", "--out", "{ckpt}"], 1, ["--out", "run.npz already exists", "--overwrite"], None),
+    (["train", "--resume", "{ckpt}", "--epochs", "3", "--out", "{readme}"], 1,
+     ["README.md already exists", "--overwrite"], None),
     (["train", "--plots", "{file}"], 1, ["--plots", "afile is a file, not a folder"], None),
     (["train", "--plots", ""], 1, ["--plots needs a folder name"], None),
     (["train", "--plots", "{file}/figures"], 1, ["cannot create the --plots folder",
