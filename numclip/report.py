@@ -107,7 +107,8 @@ def write_plots(state, splits: dict, folder, initial_model) -> list[Path]:
     names = class_names()
     paths = [folder / name for name in ("history.png", "similarity.png", "embeddings.png",
                                          "confusion.png")]
-    figures = [plot.plot_history(state.history, paths[0])]
+    figures = [plot.plot_history(state.history, paths[0], batch_size=state.config.batch_size,
+                                 num_classes=len(names))]
 
     batch = slice(0, 12)  # one small batch of test pairs, as a heatmap can show it
     pixels, texts = seen.pixels()[batch], vocab.features(seen.captions[batch])

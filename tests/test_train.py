@@ -369,3 +369,17 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(splits, tm
             "epoch 2, step 2 of 6: the loss is not finite; try a smaller lr than 0.003")):
         run(splits, epochs=3, out=path)
     assert tr.load_checkpoint(path).epoch == 1
+
+
+def test_the_history_figure_of_a_run_names_its_batch_and_class_counts(splits, tmp_path,
+                                                                     monkeypatch):
+    from numclip import plot
+    from numclip.report import write_plots
+
+    state = run(splits, epochs=1)
+    seen = {}
+    real = plot.plot_history
+    monkeypatch.setattr(plot, "plot_history",
+                        lambda *args, **kwargs: seen.update(kwargs) or real(*args, **kwargs))
+    write_plots(state, splits, tmp_path, tr.new_state(SMALL, splits["train"]).model)
+    assert seen == {"batch_size": SMALL.batch_size, "num_classes": 40}
