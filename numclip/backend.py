@@ -21,11 +21,13 @@ import numpy as np
 
 __all__ = [
     "array_namespace",
+    "array_namespace_of",
     "to_numpy",
     "as_float_array",
     "as_matrix",
     "as_embedding_pair",
     "as_real_scalar",
+    "as_number",
     "as_log_scale",
     "as_int",
     "as_tile_size",
@@ -55,8 +57,45 @@ def array_namespace(*arrays):
                             f"got {type(a).__name__}")
     try:
         return array_api_compat.array_namespace(*arrays)
-    except TypeError as err:
-        raise TypeError(f"arrays from different libraries cannot be mixed: {err}") from None
+    except TypeError:
+        libraries = ", ".join(sorted({_library(a) for a in arrays}))
+        raise TypeError(f"arrays from different libraries cannot be mixed ({libraries}); "
+                        "move them into one with its asarray()") from None
+
+
+def array_namespace_of(named: dict):
+    """:func:`array_namespace` of ``{name: array}``, with errors that name the arguments.
+
+    ``array_namespace_of({"dy": dy, "y": y})`` says ``dy (numpy) and y
+    (array_api_strict) cannot be mixed`` where :func:`array_namespace` could only say
+    that some arrays were.  Python scalars (``int``, ``float``) are ignored.
+
+    Raises:
+        TypeError: a value that is not an array, or arrays of different libraries.
+    """
+    arrays = {k: a for k, a in named.items() if type(a) not in (bool, int, float)}
+    for name, a in arrays.items():
+        if not array_api_compat.is_array_api_obj(a):
+            raise TypeError(f"{name} must be an array (NumPy, CuPy, ...), "
+                            f"got {type(a).__name__}")
+    if len({_library(a) for a in arrays.values()}) < 2:  # none at all is array_namespace's error
+        return array_namespace(*arrays.values())
+    parts = [f"{name} ({_library(a)})" for name, a in arrays.items()]
+    raise TypeError(f"{', '.join(parts[:-1])} and {parts[-1]} cannot be mixed: they must come "
+                    "from one array library; move one over with the other's asarray()")
+
+
+def _library(a) -> str:
+    """The top-level module of an array's type: ``numpy``, ``cupy``, ``array_api_strict``."""
+    return type(a).__module__.split(".")[0]
+
+
+def _check_name(name) -> str:
+    """Every validator names its argument in its messages: ``name`` must be a str."""
+    if not isinstance(name, str):
+        raise TypeError("name must be a str (the argument's name, for messages), "
+                        f"got {type(name).__name__}")
+    return name
 
 
 def to_numpy(x) -> np.ndarray:
@@ -94,8 +133,7 @@ def as_float_array(x, name: str):
             float32 or float64 (integer, bool, complex, object, float16, ...).
         ValueError: empty, a ragged list, or a NaN or infinite entry.
     """
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str, got {type(name).__name__}")
+    _check_name(name)
     if isinstance(x, list | tuple):
         x = _list_as_float64(x, name)
     if not array_api_compat.is_array_api_obj(x):
@@ -145,7 +183,7 @@ def as_embedding_pair(image_embeds, text_embeds, *, paired: bool = True):
     paired = as_bool(paired, "paired")
     image_embeds = as_matrix(image_embeds, "image_embeds")
     text_embeds = as_matrix(text_embeds, "text_embeds")
-    array_namespace(image_embeds, text_embeds)  # one library: TypeError if mixed
+    array_namespace_of({"image_embeds": image_embeds, "text_embeds": text_embeds})
     if paired and image_embeds.shape[0] != text_embeds.shape[0]:
         raise ValueError("image_embeds and text_embeds must hold the same number of pairs N, "
                          f"got {image_embeds.shape[0]} and {text_embeds.shape[0]}")
@@ -172,6 +210,7 @@ def as_real_scalar(value, name: str):
             dtype is not float32/float64.
         ValueError: an array that is not 0-d, or a value that is not finite.
     """
+    _check_name(name)
     if array_api_compat.is_array_api_obj(value):
         if value.ndim != 0:
             raise ValueError(f"{name} must be a scalar (0-d array), got shape "
@@ -188,6 +227,27 @@ def as_real_scalar(value, name: str):
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     return value
+
+
+def as_number(value, name: str) -> float:
+    """Validate a hyperparameter: a real number, returned as a Python ``float``.
+
+    Python and NumPy ints and floats count (``np.float32(1e-3)`` too: the
+    result is a Python float, so it cannot promote float32 arrays to float64),
+    and so do other real numbers such as ``Fraction``; bools, strings, arrays
+    and complex numbers do not.  An int too large for a float becomes ``inf``,
+    for the caller's range check to refuse or accept.
+
+    Raises:
+        TypeError: not a real number.
+    """
+    _check_name(name)
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float's range
+        return math.inf if value > 0 else -math.inf
 
 
 def as_log_scale(logit_scale, name: str = "logit_scale"):
@@ -213,6 +273,11 @@ def as_int(value, name: str, low: int | None = None, high: int | None = None) ->
         TypeError: not an int (``2.5``, ``"8"``, ``True``).
         ValueError: an int outside ``[low, high]``.
     """
+    _check_name(name)
+    for bound, what in ((low, "low"), (high, "high")):
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int)):
+            raise TypeError(f"{what} (a bound for {name}) must be an int or None, "
+                            f"got {type(bound).__name__}")
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     value = int(value)
@@ -232,6 +297,7 @@ def as_tile_size(value, name: str):
         TypeError: not an int (``2.5``, ``"8"``, ``True``).
         ValueError: an int below 1.
     """
+    _check_name(name)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -246,6 +312,7 @@ def as_bool(value, name: str) -> bool:
 
     ``normalize="no"`` is truthy in Python; refusing it beats doing the opposite.
     """
+    _check_name(name)
     if not isinstance(value, bool | np.bool_):
         raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
     return bool(value)

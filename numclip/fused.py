@@ -31,12 +31,12 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
-from functools import cache
+from functools import cache, wraps
 
 import numpy as np
 import scipy.linalg.blas
 
-from numclip.backend import array_namespace
+from numclip.backend import array_namespace, as_embedding_pair, as_number, as_tile_size
 
 __all__ = ["clip_loss_logits_grads"]
 
@@ -44,17 +44,46 @@ ROWS_PER_TILE = 16  # a 16 x 8192 float32 tile is 512 KiB: with its scratch it f
 ROBUST_PANEL_ROWS = 1024  # panel height of the robust path, which holds a few (B, N) temporaries
 
 
-def clip_loss_logits_grads(image, text, scale, block_size=None):
+def clip_loss_logits_grads(image_embeds, text_embeds, scale, block_size=None):
     """Loss and gradients of the symmetric CLIP loss for embeddings used as given.
 
+    :func:`numclip.clip_loss` calls this after normalizing; called directly, it
+    checks its arguments the way ``clip_loss`` does.
+
     Args:
-        image, text: ``(N, D)`` embeddings (normalized by the caller, if wanted).
-        scale: ``exp(logit_scale)`` as a Python float.
-        block_size: rows per panel; ``None`` holds the whole ``(N, N)`` matrix.
+        image_embeds, text_embeds: ``(N, D)`` embeddings (normalized by the caller,
+            if wanted), float32 or float64, finite, one dtype and one array library.
+        scale: ``exp(logit_scale)``, a positive finite real number (an int or NumPy
+            scalar is taken as a Python float).
+        block_size: rows per panel, a positive int; ``None`` holds the whole
+            ``(N, N)`` matrix.
 
     Returns:
-        loss (Python float), dimage ``(N, D)``, dtext ``(N, D)``, dlogit_scale (float).
+        loss (Python float), dimage ``(N, D)``, dtext ``(N, D)`` (the embeddings'
+        dtype), dlogit_scale (Python float).
+
+    Raises:
+        TypeError, ValueError: as :func:`numclip.clip_loss` for the embeddings and
+            ``block_size``; ``scale`` not a positive finite number; a loss beyond
+            the dtype's range.
     """
+    image, text = as_embedding_pair(image_embeds, text_embeds)
+    scale = as_number(scale, "scale")
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale = exp(logit_scale) must be positive and finite, got {scale}")
+    block_size = as_tile_size(block_size, "block_size")
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused just below
+        loss, dimage, dtext, dscale = _clip_loss_logits_grads(image, text, scale, block_size)
+    top = float(array_namespace(image).finfo(image.dtype).max)  # loss is a float64 number
+    if not (abs(loss) <= top and abs(dscale) <= top):  # NaN fails too
+        raise ValueError(f"the loss overflows {image.dtype}: the logits scale * image_embeds "
+                         "@ text_embeds.T, or the loss they give, leave its range; normalize "
+                         "the embeddings, lower scale, or compute in float64")
+    return loss, dimage, dtext, dscale
+
+
+def _clip_loss_logits_grads(image, text, scale, block_size):
+    """:func:`clip_loss_logits_grads` of arguments already validated (by ``clip_loss``)."""
     xp = array_namespace(image, text)
     kernels = _kernels_for(xp)
     n, dtype = image.shape[0], image.dtype
@@ -203,7 +232,8 @@ def _robust_loss_grads(xp, image, text, scaled, scale, block_size):
             xp, col_max, col_sum, panel_max, xp.sum(xp.exp(panel - panel_max), axis=0))
         diagonal[a:b] = _diagonal(xp, panel, a)  # from the logits themselves: lse >= S_ii exactly
     col_lse = col_max + xp.log(col_sum)  # (N,)
-    per_pair = xp.astype((row_lse - diagonal) + (col_lse - diagonal), xp.float64)
+    row64, col64, diag64 = (xp.astype(v, xp.float64) for v in (row_lse, col_lse, diagonal))
+    per_pair = (row64 - diag64) + (col64 - diag64)  # float64: up to 4 e^s, beyond float32
     loss = xp.sum(per_pair) / (2 * n)
     dimage, dtext = xp.zeros_like(image), xp.zeros_like(text)
     for a, b in panels:  # pass 2: gradients
@@ -308,6 +338,19 @@ class _NumPyKernels:
         gemm(1.0, rows.T, panel.T, beta=1.0, c=out.T, trans_b=1, overwrite_c=1)
 
 
+# Worker threads do not inherit the caller's np.errstate, so each worker function sets
+# its own: logits beyond the dtype's range make the loss non-finite, and the callers
+# refuse that with a ValueError instead of printing NumPy's warnings first.
+# (A fresh errstate per call: one shared instance is not thread-safe before NumPy 2.)
+def _quiet(work):
+    @wraps(work)
+    def quiet_work(*args):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return work(*args)
+    return quiet_work
+
+
+@_quiet
 def _np_exp_sums(rows, shift, first_row, keep):
     """:meth:`_NumPyKernels.exp_sums` for one worker's rows, tile by tile."""
     b, n = rows.shape
@@ -329,6 +372,7 @@ def _np_exp_sums(rows, shift, first_row, keep):
     return row_off, col_off, diag
 
 
+@_quiet
 def _np_grad(rows, row_scale, col_scale, diag_grad, first_row, shift):
     """:meth:`_NumPyKernels.grad` for one worker's rows, tile by tile, in place."""
     tmp = np.empty((min(ROWS_PER_TILE, len(rows)), rows.shape[1]), dtype=rows.dtype)

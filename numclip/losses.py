@@ -8,15 +8,18 @@ Derivations: ``docs/derivations.md#cross-entropy`` and
 
 import math
 
+import numpy as np
+
 from numclip.backend import (
     array_namespace,
+    array_namespace_of,
     as_bool,
     as_embedding_pair,
     as_log_scale,
     as_matrix,
     as_tile_size,
 )
-from numclip.fused import clip_loss_logits_grads
+from numclip.fused import _clip_loss_logits_grads
 from numclip.normalize import (
     _l2_normalize,
     _l2_normalize_backward,
@@ -49,7 +52,9 @@ def cross_entropy(logits, targets):
     Raises:
         TypeError: ``logits`` as :func:`numclip.backend.as_matrix` refuses it;
             ``targets`` not integers (floats, bools, strings, None).
-        ValueError: ``targets`` of another shape than ``(N,)`` or outside ``[0, C)``.
+        ValueError: ``targets`` of another shape than ``(N,)`` or outside ``[0, C)``;
+            logits so far apart that a target's log-probability, or the loss, leaves the
+            dtype's range.
     """
     logits = as_matrix(logits, "logits")
     xp = array_namespace(logits)
@@ -57,8 +62,13 @@ def cross_entropy(logits, targets):
     targets = _as_targets(targets, n, c, xp)
     logp = log_softmax(logits, axis=1)  # (N, C)
     is_target = xp.reshape(targets, (n, 1)) == xp.arange(c)  # (N, C) one-hot, boolean
-    # where(), not onehot * logp: 0 * (-inf) would be NaN for astronomically bad logits
-    loss = xp.sum(xp.where(is_target, -logp, xp.zeros_like(logp))) / n  # ()
+    with np.errstate(over="ignore"):  # a sum beyond the dtype's range is refused below
+        # where(), not onehot * logp: 0 * (-inf) would be NaN for astronomically bad logits
+        loss = xp.sum(xp.where(is_target, -logp, xp.zeros_like(logp))) / n  # ()
+    if not bool(xp.isfinite(loss)):
+        raise ValueError(f"the loss overflows {logits.dtype}: the targets' log-probabilities "
+                         "(or their sum) lie beyond its range; rescale logits or compute in "
+                         "float64")
     dlogits = (xp.exp(logp) - xp.astype(is_target, logits.dtype)) / n  # (N, C)
     return loss, dlogits
 
@@ -108,13 +118,15 @@ def clip_loss(image_embeds, text_embeds, logit_scale, *, normalize: bool = True,
     normalize = as_bool(normalize, "normalize")
     block_size = as_tile_size(block_size, "block_size")
     logit_scale = as_log_scale(logit_scale)
-    xp = array_namespace(image_embeds, text_embeds, logit_scale)
+    xp = array_namespace_of({"image_embeds": image_embeds, "logit_scale": logit_scale})
     if normalize:  # the pair is validated above
         image_embeds, image_cache = _l2_normalize(image_embeds)
         text_embeds, text_cache = _l2_normalize(text_embeds)
-    loss, dimage, dtext, dscale = clip_loss_logits_grads(
-        image_embeds, text_embeds, math.exp(float(logit_scale)), block_size)
-    if not (math.isfinite(loss) and math.isfinite(dscale)):  # dscale sums every I_i . dI_i
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused just below
+        loss, dimage, dtext, dscale = _clip_loss_logits_grads(
+            image_embeds, text_embeds, math.exp(float(logit_scale)), block_size)
+    top = float(xp.finfo(image_embeds.dtype).max)  # loss comes as a float64 number: fit the dtype
+    if not (abs(loss) <= top and abs(dscale) <= top):  # NaN fails too; dscale sums I_i . dI_i
         raise ValueError(_overflow_message(image_embeds.dtype))
     if normalize:  # dimage and dtext come from the fused passes: finite, the right shape
         dimage = _l2_normalize_backward(dimage, image_cache)
@@ -153,8 +165,8 @@ def clip_loss_reference(image_embeds, text_embeds, logit_scale, *, normalize: bo
 
 def _overflow_message(dtype):
     return (f"the loss overflows {dtype}: the logits exp(logit_scale) * image_embeds @ "
-            "text_embeds.T leave its range; normalize the embeddings (normalize=True), "
-            "lower logit_scale, or compute in float64")
+            "text_embeds.T, or the loss they give, leave its range; normalize the embeddings "
+            "(normalize=True), lower logit_scale, or compute in float64")
 
 
 def _as_targets(targets, n, c, xp):

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from numclip.backend import array_namespace, as_float_array, as_real_scalar
+from numclip.backend import array_namespace, array_namespace_of, as_float_array, as_real_scalar
 
 __all__ = ["l2_normalize", "l2_normalize_backward"]
 
@@ -139,6 +139,7 @@ def l2_normalize_backward(dy, cache):
     dy = as_float_array(dy, "dy")
     if dy.shape != y.shape:
         raise ValueError(f"dy must have the shape of y, {tuple(y.shape)}, got {tuple(dy.shape)}")
+    array_namespace_of({"dy": dy, "y": y})  # before comparing dtypes of two libraries
     if dy.dtype != y.dtype:
         raise TypeError(f"dy must have the dtype of y, {y.dtype}, got {dy.dtype}: "
                         "convert one of them, e.g. dy.astype(y.dtype)")

@@ -11,8 +11,10 @@ Derivation: ``docs/siglip.md``.
 
 import math
 
+import numpy as np
+
 from numclip.backend import (
-    array_namespace,
+    array_namespace_of,
     as_bool,
     as_embedding_pair,
     as_log_scale,
@@ -72,14 +74,16 @@ def siglip_loss(image_embeds, text_embeds, logit_scale, logit_bias, *,
     normalize = as_bool(normalize, "normalize")
     n = image_embeds.shape[0]
     chunk_size = as_tile_size(chunk_size, "chunk_size") or n  # None: one tile, dense
-    xp = array_namespace(image_embeds, text_embeds, logit_scale, logit_bias)
+    xp = array_namespace_of({"image_embeds": image_embeds, "logit_scale": logit_scale,
+                             "logit_bias": logit_bias})
     if normalize:  # the pair is validated above
         image_embeds, image_cache = _l2_normalize(image_embeds)
         text_embeds, text_cache = _l2_normalize(text_embeds)
     scale = _exp_as(logit_scale, image_embeds.dtype, xp)  # e^s: a float, or a 0-d array
     bias = _as_dtype(logit_bias, image_embeds.dtype, xp)  # b, in the embeddings' dtype
-    loss, dimage, dtext, dscale, dbias = _sum_over_tiles(
-        image_embeds, text_embeds, scale, bias, chunk_size, xp)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused just below
+        loss, dimage, dtext, dscale, dbias = _sum_over_tiles(
+            image_embeds, text_embeds, scale, bias, chunk_size, xp)
     if not all(math.isfinite(float(v)) for v in (loss, dscale)):  # dscale sums every dL/dz z
         raise ValueError(f"the loss overflows {image_embeds.dtype}: the logits "
                          "exp(logit_scale) * image_embeds @ text_embeds.T + logit_bias leave "

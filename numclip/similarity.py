@@ -7,7 +7,9 @@ Derivation of the backward pass: ``docs/derivations.md#the-logit-matrix``.
 
 import math
 
-from numclip.backend import array_namespace, as_embedding_pair, as_log_scale, as_matrix
+import numpy as np
+
+from numclip.backend import array_namespace_of, as_embedding_pair, as_log_scale, as_matrix
 
 __all__ = ["logit_matrix", "logit_matrix_backward"]
 
@@ -35,9 +37,10 @@ def logit_matrix(image_embeds, text_embeds, logit_scale):
     """
     image_embeds, text_embeds = as_embedding_pair(image_embeds, text_embeds, paired=False)
     logit_scale = as_log_scale(logit_scale)
-    xp = array_namespace(image_embeds, text_embeds, logit_scale)
+    xp = array_namespace_of({"image_embeds": image_embeds, "logit_scale": logit_scale})
     scale = _exp_as(logit_scale, image_embeds.dtype, xp)  # a float, or a 0-d array
-    logits_per_image = scale * (image_embeds @ text_embeds.T)  # (N, M)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused just below
+        logits_per_image = scale * (image_embeds @ text_embeds.T)  # (N, M)
     if not bool(xp.all(xp.isfinite(logits_per_image))):
         raise ValueError(f"the logits overflow {image_embeds.dtype}: exp(logit_scale) * "
                          "image_embeds @ text_embeds.T leaves its range; normalize the "
@@ -74,7 +77,7 @@ def logit_matrix_backward(dlogits_per_image, cache):
     """
     image_embeds, text_embeds, scale, logits_per_image, logit_scale = _unpack_cache(cache)
     dlogits_per_image = as_matrix(dlogits_per_image, "dlogits_per_image")
-    xp = array_namespace(dlogits_per_image, image_embeds)
+    xp = array_namespace_of({"dlogits_per_image": dlogits_per_image, "the logits": image_embeds})
     if dlogits_per_image.shape != logits_per_image.shape:
         raise ValueError("dlogits_per_image must have the shape of the logits, "
                          f"{tuple(logits_per_image.shape)}, got {tuple(dlogits_per_image.shape)}")

@@ -15,7 +15,9 @@ gradient of another shape), naming the argument.
 
 import numbers
 
-from numclip.backend import array_namespace, as_bool, as_float_array
+import numpy as np
+
+from numclip.backend import array_namespace, array_namespace_of, as_bool, as_float_array
 
 __all__ = ["logsumexp", "softmax", "log_softmax", "softmax_backward", "log_softmax_backward"]
 
@@ -59,7 +61,8 @@ def logsumexp(z, axis: int = -1, keepdims: bool = False):
 def _logsumexp(z, axis, xp):
     """The computation behind :func:`logsumexp`, keepdims=True, on validated input."""
     m = xp.max(z, axis=axis, keepdims=True)  # the shift that keeps exp() <= 1
-    return m + xp.log(xp.sum(xp.exp(z - m), axis=axis, keepdims=True))
+    with np.errstate(over="ignore"):  # z - m below -max is -inf, and exp(-inf) = 0 is right
+        return m + xp.log(xp.sum(xp.exp(z - m), axis=axis, keepdims=True))
 
 
 def log_softmax(z, axis: int = -1):
@@ -70,10 +73,13 @@ def log_softmax(z, axis: int = -1):
         axis: the axis that sums to one after ``exp``.
 
     Returns:
-        array of ``z``'s shape and dtype, every entry <= 0.
+        array of ``z``'s shape and dtype, every entry <= 0: ``-inf`` where a
+        log-probability lies below the dtype's range (``z = [1e308, -1e308]`` in
+        float64), which is that number correctly rounded.
     """
     z, axis, xp = _checked(z, axis)
-    return z - _logsumexp(z, axis, xp)
+    with np.errstate(over="ignore"):  # -inf is the correctly rounded log-probability there
+        return z - _logsumexp(z, axis, xp)
 
 
 def softmax(z, axis: int = -1):
@@ -87,7 +93,8 @@ def softmax(z, axis: int = -1):
         array of ``z``'s shape and dtype, entries in [0, 1].
     """
     z, axis, xp = _checked(z, axis)
-    e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))  # every exponent <= 0
+    with np.errstate(over="ignore"):  # z - max below -max is -inf, and exp(-inf) = 0 is right
+        e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))  # every exponent <= 0
     return e / xp.sum(e, axis=axis, keepdims=True)
 
 
@@ -139,8 +146,8 @@ def _as_gradient(g, like, name, like_name):
     if g.shape != like.shape:
         raise ValueError(f"{name} must have the shape of {like_name}, "
                          f"{tuple(like.shape)}, got {tuple(g.shape)}")
+    array_namespace_of({name: g, like_name: like})  # before comparing dtypes of two libraries
     if g.dtype != like.dtype:
         raise TypeError(f"{name} must have the dtype of {like_name}, {like.dtype}, "
                         f"got {g.dtype}")
-    array_namespace(g, like)  # TypeError if the two come from different libraries
     return g

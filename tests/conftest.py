@@ -7,6 +7,7 @@ CuPy and a GPU are present.
 
 import importlib
 import inspect
+import warnings
 
 import numpy as np
 import pytest
@@ -98,8 +99,12 @@ def bad(fn, *args, error, words, **kwargs):
 
 
 def check_bad_row(fn, args, kwargs, error, words):
-    with pytest.raises(error) as info:
-        fn(*args, **kwargs)
+    """The error, and no warning on the way to it: NumPy's RuntimeWarnings before a clear
+    message are noise the user has to read past (they turn into errors here)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(error) as info:
+            fn(*args, **kwargs)
     missing = [w for w in words if w not in str(info.value)]
     assert not missing, f"{fn.__name__} raised {info.value!r}, which does not say {missing}"
 

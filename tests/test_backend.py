@@ -14,12 +14,14 @@ import numclip
 from numclip import backend
 from numclip.backend import (
     array_namespace,
+    array_namespace_of,
     as_bool,
     as_embedding_pair,
     as_float_array,
     as_int,
     as_log_scale,
     as_matrix,
+    as_number,
     as_real_scalar,
     as_tile_size,
     logit_scale_to_temperature,
@@ -36,7 +38,8 @@ BAD = [
     bad(array_namespace, None, error=TypeError, words=("expects arrays", "NoneType")),
     bad(array_namespace, [1.0, 2.0], error=TypeError, words=("expects arrays", "list")),
     bad(array_namespace, ONES, "x", error=TypeError, words=("expects arrays", "str")),
-    bad(array_namespace, ONES, STRICT, error=TypeError, words="cannot be mixed"),
+    bad(array_namespace, ONES, STRICT, error=TypeError,
+        words=("cannot be mixed (array_api_strict, numpy)", "asarray")),
     bad(to_numpy, None, error=TypeError, words="x must be an array"),
     bad(to_numpy, [1.0], error=TypeError, words="x must be an array"),
     bad(to_numpy, "abc", error=TypeError, words="x must be an array"),
@@ -71,7 +74,28 @@ BAD = [
         words="same width D"),
     bad(as_embedding_pair, ONES, ONES.astype(np.float32), error=TypeError, words="share a dtype"),
     bad(as_embedding_pair, array_api_strict.asarray(ONES), ONES, error=TypeError,
-        words="cannot be mixed"),
+        words=("image_embeds (array_api_strict) and text_embeds (numpy)", "cannot be mixed")),
+    bad(array_namespace_of, {"dy": ONES, "y": STRICT}, error=TypeError,
+        words=("dy (numpy) and y (array_api_strict) cannot be mixed", "asarray")),
+    bad(array_namespace_of, {"a": ONES, "b": ONES, "c": STRICT}, error=TypeError,
+        words="a (numpy), b (numpy) and c (array_api_strict) cannot be mixed"),
+    bad(array_namespace_of, {"pixels": [[1.0]]}, error=TypeError,
+        words="pixels must be an array (NumPy, CuPy, ...), got list"),
+    bad(array_namespace_of, {"s": 1.0}, error=TypeError, words="at least one array"),
+    bad(as_number, True, "lr", error=TypeError, words="lr must be a real number, got bool"),
+    bad(as_number, np.True_, "lr", error=TypeError, words="lr must be a real number"),
+    bad(as_number, "1e-3", "lr", error=TypeError, words="lr must be a real number, got str"),
+    bad(as_number, None, "lr", error=TypeError, words="lr must be a real number"),
+    bad(as_number, np.ones(1), "lr", error=TypeError, words="lr must be a real number"),
+    bad(as_number, 1 + 0j, "lr", error=TypeError, words="lr must be a real number"),
+    bad(as_number, 1.0, None, error=TypeError, words="name must be a str"),
+    bad(as_real_scalar, 1.0, None, error=TypeError, words="name must be a str"),
+    bad(as_log_scale, 1.0, 3, error=TypeError, words="name must be a str"),
+    bad(as_int, 3, ("k",), error=TypeError, words="name must be a str"),
+    bad(as_int, 3, "k", "1", error=TypeError, words="low (a bound for k) must be an int"),
+    bad(as_int, 3, "k", 0, 2.5, error=TypeError, words="high (a bound for k) must be an int"),
+    bad(as_tile_size, 3, None, error=TypeError, words="name must be a str"),
+    bad(as_bool, True, 0, error=TypeError, words="name must be a str"),
     bad(as_real_scalar, Fraction(1, 2), "s", error=TypeError,
         words=("s must be a real number", "Fraction", "float()")),
     bad(as_real_scalar, Decimal("0.5"), "s", error=TypeError, words=("Decimal", "float()")),
@@ -156,6 +180,14 @@ def test_scalars_keep_the_form_they_came_in():
     assert as_tile_size(None, "b") is None
     assert as_int(np.uint8(4), "k", 1, 4) == 4 and type(as_int(np.uint8(4), "k")) is int
     assert as_bool(np.True_, "flag") is True and as_bool(False, "flag") is False
+
+
+def test_hyperparameters_become_python_floats():
+    for value in (np.float32(1e-3), np.float64(1e-3), np.int64(2), 2, Fraction(1, 4)):
+        assert type(as_number(value, "lr")) is float
+    assert as_number(np.float32(0.5), "lr") == 0.5
+    assert as_number(10**400, "lr") == math.inf and as_number(-(10**400), "lr") == -math.inf
+    assert array_namespace_of({"x": ONES, "s": 2.0}) is array_namespace(ONES)
 
 
 def test_temperature_conversions_accept_the_same_scalars():

@@ -2,11 +2,20 @@
 
 import math
 
+import array_api_strict
 import numpy as np
 import pytest
-from conftest import assert_on_backend, put
+from conftest import (
+    BAD_EMBEDDING_PAIRS,
+    assert_on_backend,
+    assert_table_covers,
+    bad,
+    check_bad_row,
+    put,
+)
 
-from numclip import clip_loss, to_numpy
+from numclip import clip_loss, fused, to_numpy
+from numclip.fused import clip_loss_logits_grads
 from numclip.gradcheck import check_gradients
 from numclip.losses import clip_loss_reference
 
@@ -172,3 +181,72 @@ def test_a_huge_loss_stays_finite_and_exact_in_float64(block_size, cosine):
     assert float(reference[0]) > 500
     got = clip_loss(img, txt, 0.0, normalize=False, block_size=block_size)
     assert_same(got, reference, 1e-12)
+
+
+# ------------------------------------------------------------------------ bad input
+# clip_loss_logits_grads is public (the docs point to it): called directly, it checks
+# what clip_loss checks, with the scale as exp(logit_scale).
+ONES = np.ones((2, 2))
+BAD = [bad(clip_loss_logits_grads, row["img"], row["txt"], 1.0, error=error, words=words)
+       for row, error, words in BAD_EMBEDDING_PAIRS]
+BAD += [
+    bad(clip_loss_logits_grads, True, ONES, 1.0, error=TypeError,
+        words="image_embeds must be an array"),
+    bad(clip_loss_logits_grads, np.ones(()), ONES, 1.0, error=ValueError,
+        words="image_embeds must be 2-D"),
+    bad(clip_loss_logits_grads, ONES, array_api_strict.asarray(ONES), 1.0, error=TypeError,
+        words="image_embeds (numpy) and text_embeds (array_api_strict) cannot be mixed"),
+    bad(clip_loss_logits_grads, ONES, ONES, 0.0, error=ValueError,
+        words="scale = exp(logit_scale) must be positive"),
+    bad(clip_loss_logits_grads, ONES, ONES, -1.0, error=ValueError, words="scale"),
+    bad(clip_loss_logits_grads, ONES, ONES, math.inf, error=ValueError, words="scale"),
+    bad(clip_loss_logits_grads, ONES, ONES, math.nan, error=ValueError, words="scale"),
+    bad(clip_loss_logits_grads, ONES, ONES, 10**400, error=ValueError, words="scale"),
+    bad(clip_loss_logits_grads, ONES, ONES, "7", error=TypeError,
+        words="scale must be a real number"),
+    bad(clip_loss_logits_grads, ONES, ONES, np.ones(1), error=TypeError,
+        words="scale must be a real number"),
+    bad(clip_loss_logits_grads, ONES, ONES, 1.0, 0, error=ValueError,
+        words="block_size must be a positive int"),
+    bad(clip_loss_logits_grads, ONES, ONES, 1.0, 1.5, error=TypeError,
+        words="block_size must be a positive int"),
+    bad(clip_loss_logits_grads, np.full((2, 2), 1e20, np.float32),
+        np.full((2, 2), 1e20, np.float32), 1.0, error=ValueError,
+        words="the loss overflows float32"),
+    bad(clip_loss_logits_grads, np.array([[1.0, 0.0], [-1.0, 0.0]], np.float32),
+        np.array([[-1.0, 0.0], [1.0, 0.0]], np.float32), math.exp(88.5), 1, error=ValueError,
+        words="the loss overflows float32"),
+]
+
+
+@pytest.mark.parametrize("fn, args, kwargs, error, words", BAD)
+def test_bad_input_is_named(fn, args, kwargs, error, words):
+    check_bad_row(fn, args, kwargs, error, words)
+
+
+def test_every_public_function_has_bad_input_rows():
+    assert_table_covers(fused, BAD)
+
+
+def test_called_directly_it_gives_what_clip_loss_gives():
+    img, txt = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
+    loss, grads = clip_loss(img, txt, 2.0, normalize=False, block_size=2)
+    got = clip_loss_logits_grads(img.tolist(), txt, np.float64(math.exp(2.0)), block_size=2)
+    assert got[0] == float(loss) and got[3] == grads["logit_scale"]
+    np.testing.assert_array_equal(got[1], grads["image_embeds"])
+    np.testing.assert_array_equal(got[2], grads["text_embeds"])
+
+
+@pytest.mark.filterwarnings("error")
+def test_the_robust_path_holds_a_mean_loss_near_float32s_top():
+    """Every pair misjudged at scale e^88 (1.65e38): each per-pair term is 2 e^88, which
+    fits float32, but row_lse - S_ii + col_lse - S_ii is 4 e^88, which does not; added in
+    float64 (as the float64 twin does), the loss comes out finite and right."""
+    rng32 = np.random.default_rng(0)
+    img = rng32.standard_normal((4, 3)).astype(np.float32)
+    txt = rng32.standard_normal((4, 3)).astype(np.float32)
+    for block_size in (None, 1):
+        got = clip_loss(img, txt, 88.0, block_size=block_size)
+        want = clip_loss(img.astype(np.float64), txt.astype(np.float64), 88.0)
+        # each float32 logit is off by a few u relative to e^88, so is the loss: 1e-5 is 80 u
+        assert float(got[0]) == pytest.approx(float(want[0]), rel=1e-5)

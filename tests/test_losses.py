@@ -1,5 +1,6 @@
 import math
 
+import array_api_strict
 import numpy as np
 import pytest
 import scipy.special
@@ -196,6 +197,7 @@ def test_huge_float32_embeddings_give_the_loss_of_the_rescaled_ones(big):
 
 
 ONES = np.ones((2, 2))
+WRONG = np.array([[1.0, 0.0], [-1.0, 0.0]], np.float32)
 
 BAD = [bad(fn, row["img"], row["txt"], 1.0, error=error, words=words)
        for fn in (clip_loss, clip_loss_reference) for row, error, words in BAD_EMBEDDING_PAIRS]
@@ -263,11 +265,23 @@ BAD += [
     bad(clip_loss_reference, np.full((2, 2), 1e20, np.float32),
         np.full((2, 2), 1e20, np.float32), 0.0, normalize=False, error=ValueError,
         words="the logits overflow float32"),
+    # unit embeddings, every pair as wrong as can be: a mean loss of 2 e^88.5 > float32's max
+    bad(clip_loss, WRONG, -WRONG, 88.5, error=ValueError, words="the loss overflows float32"),
+    bad(clip_loss, WRONG, -WRONG, 88.5, block_size=1, error=ValueError,
+        words="the loss overflows float32"),
+    bad(clip_loss, ONES, ONES, array_api_strict.asarray(1.0), error=TypeError,
+        words="image_embeds (numpy) and logit_scale (array_api_strict) cannot be mixed"),
+    bad(clip_loss_reference, ONES, ONES, array_api_strict.asarray(1.0), error=TypeError,
+        words="image_embeds (numpy) and logit_scale (array_api_strict) cannot be mixed"),
+    # the target's log-probability below float64's range: inf was returned as the loss
+    bad(cross_entropy, np.array([[1e308, -1e308]]), [1], error=ValueError,
+        words="the loss overflows float64"),
+    # each term fits float32, their sum does not
+    bad(cross_entropy, np.array([[0.0, 3e38]] * 4, np.float32), [0, 0, 0, 0], error=ValueError,
+        words="the loss overflows float32"),
 ]
 
 
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
-@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 @pytest.mark.parametrize("fn, args, kwargs, error, words", BAD)
 def test_bad_input_is_named(fn, args, kwargs, error, words):
     check_bad_row(fn, args, kwargs, error, words)

@@ -1,3 +1,4 @@
+import array_api_strict
 import numpy as np
 import pytest
 from conftest import (
@@ -194,6 +195,9 @@ BAD = [
         words=("dy must have the dtype of y", "float64", "float32")),
     bad(l2_normalize_backward, np.ones((2, 3)), CACHE32, error=TypeError,
         words=("dy must have the dtype of y", "float64", "float32")),
+    # the library is checked before the dtype (comparing dtypes across libraries warns)
+    bad(l2_normalize_backward, array_api_strict.ones((2, 3), dtype=array_api_strict.float64),
+        CACHE, error=TypeError, words="dy (array_api_strict) and y (numpy) cannot be mixed"),
 ]
 
 

@@ -5,6 +5,7 @@ import math
 import tracemalloc
 from fractions import Fraction
 
+import array_api_strict
 import numpy as np
 import pytest
 from conftest import (
@@ -374,6 +375,7 @@ def test_huge_float32_embeddings_give_the_loss_of_the_rescaled_ones():
 
 ONES = np.ones((2, 2))
 EYE = np.eye(2)
+WRONG = np.array([[1.0, 0.0], [-1.0, 0.0]], np.float32)  # with -WRONG every pair misjudged
 
 BAD = [bad(siglip_loss, row["img"], row["txt"], 1.0, -1.0, error=error, words=words)
        for row, error, words in BAD_EMBEDDING_PAIRS]
@@ -418,11 +420,16 @@ BAD += [
         0.0, normalize=False, error=ValueError, words="the loss overflows float32"),
     bad(siglip_loss, np.ones((2, 2), np.float32), np.ones((2, 2), np.float32), 0.0, 3e38,
         normalize=False, error=ValueError, words="the loss overflows float32"),
+    # a finite Python bias that float32 cannot hold, and a scale whose logits overflow it
+    bad(siglip_loss, np.eye(2, dtype=np.float32), np.eye(2, dtype=np.float32), 0.0, 1e39,
+        error=ValueError, words="the loss overflows float32"),
+    bad(siglip_loss, WRONG, -WRONG, 88.5, 0.0, chunk_size=1, error=ValueError,
+        words="the loss overflows float32"),
+    bad(siglip_loss, ONES, EYE, 1.0, array_api_strict.asarray(-1.0), error=TypeError,
+        words="image_embeds (numpy) and logit_bias (array_api_strict) cannot be mixed"),
 ]
 
 
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
-@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 @pytest.mark.parametrize("fn, args, kwargs, error, words", BAD)
 def test_bad_input_is_named(fn, args, kwargs, error, words):
     check_bad_row(fn, args, kwargs, error, words)

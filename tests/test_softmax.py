@@ -1,5 +1,6 @@
 import importlib
 
+import array_api_strict
 import numpy as np
 import pytest
 import scipy.special
@@ -209,6 +210,11 @@ BAD += [
         words="axis must be an int"),
     bad(log_softmax_backward, np.ones((2, 3)), LOGP, 0.0, error=TypeError,
         words="axis must be an int"),
+    # the library is checked before the dtype (comparing dtypes across libraries warns)
+    bad(softmax_backward, array_api_strict.asarray(np.ones((2, 3))), P, error=TypeError,
+        words="dp (array_api_strict) and p (numpy) cannot be mixed"),
+    bad(log_softmax_backward, np.ones((2, 3)), array_api_strict.asarray(LOGP), error=TypeError,
+        words="dlogp (numpy) and logp (array_api_strict) cannot be mixed"),
 ]
 
 
