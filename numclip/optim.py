@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import array_api_compat
 import numpy as np
 
-from numclip.backend import array_namespace
+from numclip.backend import array_namespace, array_namespace_of, as_float_array, as_number
 
 __all__ = ["SGD", "AdamW", "clamp_logit_scale", "MAX_LOGIT_SCALE"]
 
@@ -38,13 +38,22 @@ def clamp_logit_scale(params: dict, max_logit_scale: float = MAX_LOGIT_SCALE) ->
 
     Args:
         params: dict of arrays; without a ``"logit_scale"`` key nothing happens.
+            ``params["logit_scale"]`` is a 0-d float32 or float64 array, finite.
         max_logit_scale: a real number, or ``inf`` for no clamp (NaN and -inf are refused).
+
+    Raises:
+        TypeError, ValueError: ``params`` not a dict, a ``logit_scale`` that is not a
+            finite 0-d float array (a NaN one would stay NaN), a bad ``max_logit_scale``.
     """
     if not isinstance(params, dict):
         raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
     max_logit_scale = _clamp_value(max_logit_scale)
     if "logit_scale" in params:
         s = _float_array(params["logit_scale"], "params['logit_scale']")
+        s = as_float_array(s, "params['logit_scale']")  # finite, float32 or float64
+        if s.ndim != 0:
+            raise ValueError("params['logit_scale'] must be a 0-d array (a scalar), got shape "
+                             f"{tuple(s.shape)}")
         xp = array_namespace(s)
         params["logit_scale"] = xp.minimum(s, xp.asarray(max_logit_scale, dtype=s.dtype))
 
@@ -54,9 +63,7 @@ def clamp_logit_scale(params: dict, max_logit_scale: float = MAX_LOGIT_SCALE) ->
 # otherwise promote float32 parameters to float64 at the first step.
 
 def _real(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    return float(value)
+    return as_number(value, name)  # 10**400 becomes inf, for the range checks below
 
 
 def _positive(name: str, value, allow_zero: bool = False) -> float:
@@ -143,11 +150,7 @@ def _check(params: dict, grads: dict, state: dict, prefixes: tuple[str, ...]) ->
         g = grads[k]
         if not array_api_compat.is_array_api_obj(g):
             raise TypeError(f"grads[{k!r}] must be an array, got {type(g).__name__}")
-        try:
-            array_namespace(p, g)
-        except TypeError as err:
-            raise TypeError(f"grads[{k!r}] and params[{k!r}] must be arrays of one library: "
-                            f"{err}") from None
+        array_namespace_of({f"grads[{k!r}]": g, f"params[{k!r}]": p})
         if tuple(g.shape) != tuple(p.shape):
             raise ValueError(f"grads[{k!r}] has shape {tuple(g.shape)}, "
                              f"params[{k!r}] has {tuple(p.shape)}")

@@ -1,5 +1,6 @@
 import math
 
+import array_api_strict
 import numpy as np
 import pytest
 from conftest import public_callables
@@ -201,6 +202,29 @@ BAD_INPUT = [
      ["params['logit_scale'] must be an array", "float"]),
     ("clamp_logit_scale", lambda: clamp_logit_scale({"logit_scale": np.asarray(7)}), TypeError,
      ["params['logit_scale'] must have a real floating dtype"]),
+    # a NaN or inf scale stayed NaN or inf, a (1,) one was clamped as if it were a scalar
+    ("clamp_logit_scale", lambda: clamp_logit_scale({"logit_scale": np.asarray(np.nan)}),
+     ValueError, ["params['logit_scale'] contains NaN or infinite values"]),
+    ("clamp_logit_scale", lambda: clamp_logit_scale({"logit_scale": np.asarray(np.inf)}),
+     ValueError, ["params['logit_scale'] contains NaN or infinite values"]),
+    ("clamp_logit_scale", lambda: clamp_logit_scale({"logit_scale": np.ones(1)}), ValueError,
+     ["params['logit_scale'] must be a 0-d array", "(1,)"]),
+    ("clamp_logit_scale", lambda: clamp_logit_scale({"logit_scale": np.float16(5)}), TypeError,
+     ["params['logit_scale'] has dtype float16"]),
+    # an int too large for a float: OverflowError before
+    *[(name, call, ValueError, [words]) for name, call, words in [
+        ("SGD", lambda: SGD(lr=10**400), "lr must be positive and finite, got inf"),
+        ("SGD", lambda: SGD(momentum=10**400), "momentum must be in [0, 1), got inf"),
+        ("AdamW", lambda: AdamW(eps=10**400), "eps must be positive and finite"),
+        ("AdamW", lambda: AdamW(weight_decay=10**400), "weight_decay must be non-negative"),
+        ("AdamW", lambda: AdamW(betas=(10**400, 0.9)), "betas must be a pair"),
+        ("AdamW", lambda: AdamW(max_logit_scale=-(10**400)), "max_logit_scale"),
+        ("clamp_logit_scale",
+         lambda: clamp_logit_scale(f32_params_and_grads()[0], -(10**400)), "max_logit_scale"),
+    ]],
+    *[(f"{opt.__name__}.step", step_with(opt, w=array_api_strict.asarray(W)), TypeError,
+       ["grads['w'] (array_api_strict) and params['w'] (numpy) cannot be mixed"])
+      for opt in (SGD, AdamW)],
 ]
 
 
