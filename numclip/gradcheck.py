@@ -12,6 +12,7 @@ shapes; ``None``) with a ``TypeError`` or ``ValueError`` that names the argument
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from collections.abc import Callable, Mapping
@@ -19,7 +20,7 @@ from collections.abc import Callable, Mapping
 import array_api_compat
 import numpy as np
 
-from numclip.backend import to_numpy
+from numclip.backend import as_number, to_numpy
 
 __all__ = ["numerical_gradient", "rel_error", "directional_check", "check_gradients"]
 
@@ -119,6 +120,9 @@ def directional_check(f: Callable[[], float], x: np.ndarray, grad, h: float = 1e
         raise ValueError(f"seed must be a non-negative int, got {seed}")
     v = np.random.default_rng(int(seed)).standard_normal(x.shape)
     v /= np.linalg.norm(v)
+    if np.array_equal(x + h * v, x) or np.array_equal(x - h * v, x):
+        raise ValueError(f"h = {h} is lost to rounding next to x (largest |x| = "
+                         f"{np.max(np.abs(x)):.3g}): x + h v == x; use a larger h")
     saved = x.copy()
     try:
         x[...] = saved + h * v
@@ -155,6 +159,8 @@ def check_gradients(f: Callable[[], float], arrays: Mapping, grads: Mapping,
         raise ValueError(f"grads has no gradient for {missing}; it has {sorted(map(str, grads))}")
     for name, x in arrays.items():
         _check_x(x, f"arrays[{name!r}]")
+        if x.size == 0:
+            raise ValueError(f"arrays[{name!r}] must be non-empty: an empty check cannot fail")
         grad = _as_real(grads[name], f"grads[{name!r}]")
         if grad.shape != x.shape:
             raise ValueError(f"grads[{name!r}] must have the shape of arrays[{name!r}], "
@@ -166,6 +172,16 @@ def check_gradients(f: Callable[[], float], arrays: Mapping, grads: Mapping,
 def _check_f(f):
     if not callable(f):
         raise TypeError(f"f must be a function of no arguments, got {type(f).__name__}")
+    try:
+        signature = inspect.signature(f)
+    except (TypeError, ValueError):  # some builtins have none: calling f will tell
+        return
+    try:
+        signature.bind()
+    except TypeError:
+        raise TypeError(f"f must be a function of no arguments (it reads x itself), got "
+                        f"{getattr(f, '__name__', type(f).__name__)}{signature}; wrap it: "
+                        "lambda: f(x)") from None
 
 
 def _check_x(x, name="x"):
@@ -183,7 +199,7 @@ def _as_step(h) -> float:
     """A step size: a positive finite real number (not a bool, not an array)."""
     if isinstance(h, bool) or not isinstance(h, numbers.Real) or isinstance(h, np.ndarray):
         raise TypeError(f"h must be a positive real number, got {type(h).__name__}")
-    h = float(h)
+    h = as_number(h, "h")  # 10**400 becomes inf, refused below
     if not (math.isfinite(h) and h > 0):
         raise ValueError(f"h must be a positive finite number, got {h}")
     return h

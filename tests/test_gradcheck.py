@@ -172,6 +172,24 @@ BAD = [
     bad(check_gradients, _ok, {"x": X}, {"x": X}, h=0.0, error=ValueError,
         words="h must be a positive"),
     bad(check_gradients, None, {"x": X}, {"x": X}, error=TypeError, words="f must be a function"),
+    # an int too large for a float: OverflowError before
+    bad(numerical_gradient, _ok, X, h=10**400, error=ValueError, words="h must be a positive"),
+    bad(directional_check, _ok, X, X, h=10**400, error=ValueError, words="h must be a positive"),
+    bad(check_gradients, _ok, {"x": X}, {"x": X}, h=10**400, error=ValueError,
+        words="h must be a positive"),
+    # a function that needs an argument failed inside, with Python's message about a lambda
+    bad(numerical_gradient, lambda x: 1.0, X, error=TypeError,
+        words=("f must be a function of no arguments", "(x)", "lambda: f(x)")),
+    bad(directional_check, lambda x, y: 1.0, X, X, error=TypeError,
+        words="f must be a function of no arguments"),
+    bad(check_gradients, lambda *, k: 1.0, {"x": X}, {"x": X}, error=TypeError,
+        words="f must be a function of no arguments"),
+    # a step lost to rounding gave a relative error of 1 instead of saying so
+    bad(directional_check, _ok, np.full(3, 1e20), np.ones(3), error=ValueError,
+        words=("h = 1e-05 is lost to rounding", "larger h")),
+    # an empty array gave a relative error of 0: a check that could not fail
+    bad(check_gradients, _ok, {"x": np.ones((0, 3))}, {"x": np.ones((0, 3))}, error=ValueError,
+        words="arrays['x'] must be non-empty: an empty check cannot fail"),
 ]
 
 
