@@ -13,13 +13,21 @@ Every function checks its arguments first and raises a ``TypeError`` or
 from __future__ import annotations
 
 import math
-import numbers
 import string
+import sys
 
 import numpy as np
 from scipy.optimize import minimize
 
-from numclip.backend import array_namespace, as_embedding_pair, as_int, as_matrix, to_numpy
+from numclip.backend import (
+    array_namespace,
+    array_namespace_of,
+    as_embedding_pair,
+    as_int,
+    as_matrix,
+    as_number,
+    to_numpy,
+)
 from numclip.losses import cross_entropy
 from numclip.normalize import l2_normalize
 from numclip.text import Vocabulary, as_texts
@@ -87,9 +95,9 @@ def prompts(class_names, templates=PROMPT_TEMPLATES) -> list[str]:
 
 
 def _as_templates(templates) -> list[str]:
-    if isinstance(templates, str):
-        raise TypeError(f"templates must be a list of str, got a single str {templates!r}; "
-                        "wrap it: [template]")
+    if isinstance(templates, str | bytes):  # iterating either would give letters or ints
+        raise TypeError(f"templates must be a list of str, got a single {type(templates).__name__}"
+                        f" {templates!r}; wrap it: [template]")
     try:
         templates = list(templates)
     except TypeError:
@@ -97,6 +105,10 @@ def _as_templates(templates) -> list[str]:
                         f"got {type(templates).__name__}") from None
     if not templates:
         raise ValueError("templates must hold at least one template")
+    bad = next((i for i, t in enumerate(templates) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise TypeError(f"templates[{bad}] must be a str with {_SLOT}, "
+                        f"got {type(templates[bad]).__name__}")
     return [check_template(t) for t in templates]
 
 
@@ -149,13 +161,19 @@ def zero_shot_scores(model, pixels, class_embeds):
     """
     if not hasattr(model, "encode_images"):
         raise TypeError(f"model must have encode_images (a TinyCLIP), got {type(model).__name__}")
+    listed = isinstance(class_embeds, list | tuple)  # numbers typed in take the model's dtype
     class_embeds = as_matrix(class_embeds, "class_embeds")
     image_embeds = model.encode_images(pixels)  # (n, D)
+    if listed:
+        xp, dtype = array_namespace(image_embeds), image_embeds.dtype
+        with np.errstate(over="ignore"):  # beyond the model's dtype: refused just below
+            class_embeds = xp.asarray(class_embeds, dtype=dtype)
+        class_embeds = as_matrix(class_embeds, f"class_embeds (in the model's {dtype})")
     if class_embeds.shape[1] != image_embeds.shape[1]:
         raise ValueError(f"class_embeds must have the model's width D = {image_embeds.shape[1]}, "
                          f"got shape {tuple(class_embeds.shape)}")
     try:
-        array_namespace(image_embeds, class_embeds)
+        array_namespace_of({"class_embeds": class_embeds, "the model": image_embeds})
     except TypeError as err:
         raise TypeError(f"class_embeds must be in the model's array library: {err}") from None
     if class_embeds.dtype != image_embeds.dtype:
@@ -177,7 +195,7 @@ def top_k_accuracy(scores, labels, k: int = 1) -> float:
     """
     scores = to_numpy(as_matrix(scores, "scores"))
     n, c = scores.shape
-    labels = _as_labels(labels, "labels", n, c)
+    labels = _as_labels(labels, "labels", n, c, rows_of="scores")
     k = as_int(k, "k", 1, c)
     true_score = scores[np.arange(n), labels][:, None]  # (n, 1)
     rank = np.sum(scores >= true_score, axis=1) - 1  # how many other classes score as high
@@ -202,7 +220,9 @@ def recall_at_k(image_embeds, text_embeds, k: int = 1, labels=None) -> dict:
     image_embeds, text_embeds = as_embedding_pair(image_embeds, text_embeds)
     sim = to_numpy(image_embeds @ text_embeds.T)  # (n, n)
     n = sim.shape[0]
-    labels = np.arange(n) if labels is None else _as_labels(labels, "labels", n)
+    if labels is None:
+        labels = np.arange(n)  # every pair its own item
+    labels = _as_labels(labels, "labels", n, rows_of="image_embeds")
     k = as_int(k, "k", 1, n)
     same = labels[:, None] == labels[None, :]  # (n, n) which items count as a hit
     return {"image_to_text": _hit_rate(sim, same, k), "text_to_image": _hit_rate(sim.T, same, k)}
@@ -231,7 +251,7 @@ def linear_probe(train_x, train_y, test_x, test_y, *, num_classes: int,
         max_iter: most L-BFGS iterations, an int, at least 1.
     """
     num_classes = as_int(num_classes, "num_classes", 1)
-    l2 = _as_real(l2, "l2")
+    l2 = as_number(l2, "l2")  # 10**400 becomes inf, refused below
     if not (math.isfinite(l2) and l2 >= 0):
         raise ValueError(f"l2 must be non-negative and finite, got {l2}")
     max_iter = as_int(max_iter, "max_iter", 1)
@@ -240,9 +260,13 @@ def linear_probe(train_x, train_y, test_x, test_y, *, num_classes: int,
     if xt.shape[1] != x.shape[1]:
         raise ValueError(f"test_x must have the width of train_x ({x.shape[1]}), "
                          f"got shape {xt.shape}")
-    y = _as_labels(train_y, "train_y", x.shape[0], num_classes)
-    yt = _as_labels(test_y, "test_y", xt.shape[0], num_classes)
+    y = _as_labels(train_y, "train_y", x.shape[0], num_classes, rows_of="train_x")
+    yt = _as_labels(test_y, "test_y", xt.shape[0], num_classes, rows_of="test_x")
     d = x.shape[1]
+    too_many = ValueError(f"num_classes = {num_classes} needs {(d + 1) * num_classes} weights, "
+                          "more than this machine could allocate")
+    if (d + 1) * num_classes * 8 > sys.maxsize:  # NumPy would refuse with a message naming nothing
+        raise too_many
 
     def objective(theta):
         w, b = theta[:d * num_classes].reshape(d, num_classes), theta[d * num_classes:]
@@ -251,27 +275,25 @@ def linear_probe(train_x, train_y, test_x, test_y, *, num_classes: int,
         return float(loss) + 0.5 * l2 * np.sum(w * w), np.concatenate([grad_w.ravel(),
                                                                       dz.sum(axis=0)])
 
-    theta0 = np.zeros(d * num_classes + num_classes)
-    theta = minimize(objective, theta0, jac=True, method="L-BFGS-B",
-                     options={"maxiter": max_iter}).x
+    try:
+        theta0 = np.zeros(d * num_classes + num_classes)
+        theta = minimize(objective, theta0, jac=True, method="L-BFGS-B",
+                         options={"maxiter": max_iter}).x
+    except MemoryError:
+        raise too_many from None
     w, b = theta[:d * num_classes].reshape(d, num_classes), theta[d * num_classes:]
     return top_k_accuracy(xt @ w + b, yt, 1)
 
 
 def chance(num_classes: int) -> float:
     """Top-1 accuracy of guessing uniformly among ``num_classes`` classes (an int >= 1)."""
-    return 1.0 / as_int(num_classes, "num_classes", 1)
+    return 1 / as_int(num_classes, "num_classes", 1)  # int / int: 1 / 10**400 is 0.0, no error
 
 
 # ----------------------------------------------------------------------------- validators
 
-def _as_real(value, name: str) -> float:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    return float(value)
-
-
-def _as_labels(labels, name: str, n: int, num_classes: int | None = None) -> np.ndarray:
+def _as_labels(labels, name: str, n: int, num_classes: int | None = None, *,
+               rows_of: str) -> np.ndarray:
     """``labels`` as a ``(n,)`` NumPy integer array, each in ``[0, num_classes)`` if given."""
     if isinstance(labels, list | tuple):
         labels = np.asarray(labels)
@@ -283,7 +305,8 @@ def _as_labels(labels, name: str, n: int, num_classes: int | None = None) -> np.
     if labels.dtype.kind not in "iu":  # bool, float, str and object labels are refused
         raise TypeError(f"{name} must be an array of integers, got dtype {labels.dtype}")
     if labels.shape != (n,):
-        raise ValueError(f"{name} must have shape ({n},), one per row, got {labels.shape}")
+        raise ValueError(f"{name} must have shape ({n},), one per row of {rows_of}, "
+                         f"got {labels.shape}")
     if num_classes is not None:
         bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
         if bad.size:

@@ -236,6 +236,24 @@ BAD_INPUT = [
     ("chance", lambda: chance(2.5), TypeError, ["num_classes must be an int", "float"]),
     ("chance", lambda: chance(True), TypeError, ["num_classes must be an int", "bool"]),
     ("chance", lambda: chance("8"), TypeError, ["num_classes must be an int", "str"]),
+    # templates: the bad element is named; bytes are not iterated into ints
+    ("prompts", lambda: prompts(["x"], ["a {}", 3]), TypeError, ["templates[1] must be a str"]),
+    ("prompts", lambda: prompts(["x"], b"a {}"), TypeError, ["templates must be a list", "bytes"]),
+    ("class_embeddings", lambda: class_embeddings(MODEL, VOCAB, NAMES, np.array([1.0])),
+     TypeError, ["templates[0] must be a str", "float64"]),
+    # labels of another length name the array whose rows they label
+    ("top_k_accuracy", lambda: top_k_accuracy(SCORES, [0, 1, 2]), ValueError,
+     ["labels must have shape (2,), one per row of scores"]),
+    ("linear_probe", lambda: linear_probe(X, Y, X[:3], Y, num_classes=2), ValueError,
+     ["test_y must have shape (3,), one per row of test_x"]),
+    # an int too large for a float, and more classes than memory: OverflowError and NumPy's
+    # 'Maximum allowed dimension exceeded' before
+    ("linear_probe", lambda: linear_probe(X, Y, X, Y, num_classes=2, l2=10**400), ValueError,
+     ["l2 must be non-negative and finite"]),
+    ("linear_probe", lambda: linear_probe(X, Y, X, Y, num_classes=10**30), ValueError,
+     ["num_classes = 10", "more than this machine could allocate"]),
+    ("zero_shot_scores", lambda: zero_shot_scores(MODEL, PIXELS, [[1e39, 0.0, 0.0]]),
+     ValueError, ["class_embeds (in the model's float32) contains NaN or infinite"]),
 ]
 
 
@@ -269,6 +287,16 @@ def test_numpy_integers_lists_and_fortran_order_are_accepted():
     acc = linear_probe(X.tolist(), Y.tolist(), np.asfortranarray(X), Y.astype(np.int32),
                        num_classes=np.int64(2), l2=np.float32(0.01), max_iter=np.int64(50))
     assert acc == linear_probe(X, Y, X, Y, num_classes=2, l2=0.01, max_iter=50)
+
+
+def test_the_largest_class_count_has_a_chance_of_zero():
+    assert chance(10**400) == 0.0  # 1 / 10**400 underflows; it raised OverflowError
+
+
+def test_class_embeddings_typed_as_lists_take_the_models_dtype():
+    got = zero_shot_scores(MODEL, PIXELS, CLASS_EMBEDS.tolist())
+    np.testing.assert_array_equal(got, zero_shot_scores(MODEL, PIXELS, CLASS_EMBEDS))
+    assert got.dtype == np.float32
 
 
 def test_templates_may_hold_literal_braces_and_come_from_any_sequence():
