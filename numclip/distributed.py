@@ -20,14 +20,23 @@ host NumPy arrays; results come back in the library of the input (CuPy included)
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 from collections.abc import Mapping
 
 import numpy as np
 
-from numclip.backend import array_namespace, as_embedding_pair, as_float_array, as_matrix, to_numpy
+from numclip.backend import (
+    array_namespace,
+    as_bool,
+    as_embedding_pair,
+    as_float_array,
+    as_matrix,
+    as_number,
+    to_numpy,
+)
 from numclip.losses import cross_entropy
-from numclip.model import _check_width
+from numclip.model import as_batch
 from numclip.normalize import l2_normalize, l2_normalize_backward
 from numclip.similarity import logit_matrix, logit_matrix_backward
 
@@ -118,7 +127,9 @@ def shard_rows(batch, comm):
         raise ValueError(f"a global batch of {b} pairs does not split evenly over {size} "
                          f"ranks; choose a batch size that is a multiple of {size}")
     n = b // size
-    return batch[rank * n:(rank + 1) * n]
+    if isinstance(batch, list | tuple):
+        return batch[rank * n:(rank + 1) * n]
+    return batch[rank * n:(rank + 1) * n, ...]  # the array API indexes every axis or says ...
 
 
 def gather_rows(x, comm):
@@ -233,8 +244,7 @@ def local_clip_loss(image_embeds, text_embeds, logit_scale, comm, *, normalize: 
             (``dL/ds``, the same on every rank).
     """
     image_embeds, text_embeds = as_embedding_pair(image_embeds, text_embeds, paired=True)
-    if not isinstance(normalize, bool):
-        raise TypeError(f"normalize must be True or False, got {normalize!r}")
+    normalize = as_bool(normalize, "normalize")  # NumPy's bools count, as in clip_loss
     xp = array_namespace(image_embeds, text_embeds)
     rank, size = _check_comm(comm)
     n = image_embeds.shape[0]
@@ -284,10 +294,7 @@ def distributed_loss_and_grads(model, pixels, token_features, comm):
             params):
         raise TypeError("model must be a TinyCLIP (params image_proj, text_proj, logit_scale), "
                         f"got {type(model).__name__}")
-    pixels = as_matrix(pixels, "pixels")
-    token_features = as_matrix(token_features, "token_features")
-    _check_width("pixels", pixels, params["image_proj"])
-    _check_width("token_features", token_features, params["text_proj"])
+    pixels, token_features = as_batch(params, pixels, token_features)
     image_embeds = pixels @ params["image_proj"]  # (n, D), normalized in the loss
     text_embeds = token_features @ params["text_proj"]  # (n, D)
     loss, g = local_clip_loss(image_embeds, text_embeds, params["logit_scale"], comm)
@@ -312,9 +319,12 @@ def _check_comm(comm) -> tuple[int, int]:
 def _check_summable(value, name: str) -> None:
     """A Python real number or a float array of finite values: what a gradient can be."""
     if type(value) in (int, float):
-        if not np.isfinite(value):
-            raise ValueError(f"{name} must be finite, got {value}")
+        if not math.isfinite(as_number(value, name)):  # 10**400 too: an OverflowError before
+            raise ValueError(f"{name} must be finite, got {as_number(value, name)}")
         return
+    if isinstance(value, list | tuple):  # the sum comes back in the form it came in
+        raise TypeError(f"{name} must be an array or a Python float, got {type(value).__name__};"
+                        " convert it with xp.asarray")
     as_float_array(value, name)
 
 

@@ -14,6 +14,7 @@ import math
 import numbers
 import sys
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import array_api_compat
@@ -21,6 +22,7 @@ import numpy as np
 
 from numclip.backend import (
     array_namespace,
+    array_namespace_of,
     as_float_array,
     as_int,
     as_log_scale,
@@ -31,7 +33,7 @@ from numclip.losses import clip_loss
 from numclip.normalize import l2_normalize
 from numclip.siglip import SIGLIP_INIT_LOGIT_BIAS, SIGLIP_INIT_LOGIT_SCALE, siglip_loss
 
-__all__ = ["TinyCLIP", "INIT_LOGIT_SCALE", "LOSSES"]
+__all__ = ["TinyCLIP", "as_batch", "INIT_LOGIT_SCALE", "LOSSES"]
 
 INIT_LOGIT_SCALE = math.log(1 / 0.07)
 LOSSES = ("clip", "siglip")  # CLIP's softmax loss, or SigLIP's sigmoid loss with a bias
@@ -71,8 +73,12 @@ class TinyCLIP:
             xp: the array library (``numpy``, ``cupy``, ``array_api_strict``, ...).
             loss: one of :data:`LOSSES`.
         """
-        sizes = [as_int(value, name, 1) for name, value in
-                 [("num_pixels", num_pixels), ("vocab_size", vocab_size), ("embed_dim", embed_dim)]]
+        named = {"num_pixels": num_pixels, "vocab_size": vocab_size, "embed_dim": embed_dim}
+        sizes = [as_int(value, name, 1) for name, value in named.items()]
+        for name, size in zip(named, sizes, strict=True):
+            if size > sys.maxsize:  # no array axis is longer; 10**400 would overflow below
+                raise ValueError(f"{name}, a {len(str(size))}-digit number, is more than any "
+                                 f"array can hold (at most {sys.maxsize})")
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
             raise TypeError(f"seed must be a non-negative int, got {type(seed).__name__}")
         if seed < 0:
@@ -90,35 +96,33 @@ class TinyCLIP:
     def encode_images(self, pixels):
         """``(n, P)`` flattened pixels -> ``(n, D)`` unit-length image embeddings.
 
-        ``pixels`` must have the model's P columns and dtype (float32 in, float32 out).
+        ``pixels`` must have the model's P columns, array library and dtype (float32
+        in, float32 out); a list of numbers is taken in the model's dtype.
         """
-        pixels = as_matrix(pixels, "pixels")
-        _check_width("pixels", pixels, self.params["image_proj"])
+        pixels = _as_input(pixels, "pixels", self.params["image_proj"])
         return l2_normalize(pixels @ self.params["image_proj"])[0]
 
     def encode_texts(self, token_features):
         """``(n, V)`` bag-of-words features -> ``(n, D)`` unit-length text embeddings.
 
-        ``token_features`` must have the model's V columns and dtype.
+        ``token_features`` must have the model's V columns, array library and dtype;
+        a list of numbers is taken in the model's dtype.
         """
-        token_features = as_matrix(token_features, "token_features")
-        _check_width("token_features", token_features, self.params["text_proj"])
+        token_features = _as_input(token_features, "token_features", self.params["text_proj"])
         return l2_normalize(token_features @ self.params["text_proj"])[0]
 
     def loss_and_grads(self, pixels, token_features):
         """Symmetric CLIP loss of a batch of pairs and its gradients for every parameter.
 
         Args:
-            pixels: ``(B, P)`` images, row ``i`` paired with ``token_features[i]``.
+            pixels: ``(B, P)`` images, row ``i`` paired with ``token_features[i]``, in
+                the model's array library and dtype (as for :meth:`encode_images`).
             token_features: ``(B, V)`` captions as bag-of-words features.
 
         Returns:
             loss (0-d), grads: dict with the keys and shapes of ``params``.
         """
-        pixels = as_matrix(pixels, "pixels")
-        token_features = as_matrix(token_features, "token_features")
-        _check_width("pixels", pixels, self.params["image_proj"])
-        _check_width("token_features", token_features, self.params["text_proj"])
+        pixels, token_features = as_batch(self.params, pixels, token_features)
         image_embeds = pixels @ self.params["image_proj"]  # (B, D), normalized in the loss
         text_embeds = token_features @ self.params["text_proj"]  # (B, D)
         if self.loss == "siglip":
@@ -141,12 +145,60 @@ class TinyCLIP:
         return TinyCLIP({k: xp.asarray(to_numpy(v)) for k, v in self.params.items()}, self.loss)
 
 
-def _check_width(name, x, proj):
+def _as_input(x, name, proj):
+    """``x`` as an encoder's ``(n, P)`` input for the projection ``proj`` ``(P, D)``.
+
+    A list or tuple of numbers is typed in, not computed: it becomes an array of the
+    model's library and dtype.  An array must already be one (a float64 array for a
+    float32 model is refused, not cast: its dtype was somebody's choice).
+    """
+    if isinstance(x, list | tuple):
+        x = as_matrix(x, name)  # float64, finite
+        xp = array_namespace(proj)
+        with np.errstate(over="ignore"):  # beyond the model's dtype: refused just below
+            x = xp.asarray(x, dtype=proj.dtype)
+        if not bool(xp.all(xp.isfinite(x))):
+            raise ValueError(f"{name} holds numbers beyond the range of the model's dtype "
+                             f"{proj.dtype}")
+    x = as_matrix(x, name)
+    _check_width(name, x, proj)
+    return x
+
+
+def as_batch(params: dict, pixels, token_features):
+    """Validate a batch of pairs for a TinyCLIP's ``params``; return it as arrays.
+
+    Args:
+        params: the model's parameters (``image_proj`` (P, D), ``text_proj`` (V, D)).
+        pixels: ``(B, P)`` images; token_features: ``(B, V)`` captions, row ``i`` of
+            each one pair.  Arrays in the model's library and dtype, or lists of
+            numbers (taken in the model's dtype).
+
+    Raises:
+        TypeError, ValueError: naming ``pixels`` or ``token_features``: not a finite
+            float matrix, another width, library or dtype than the model's, or a
+            different number of rows.
+    """
+    if not (isinstance(params, Mapping) and {"image_proj", "text_proj"} <= set(params)):
+        raise TypeError("params must be a TinyCLIP's parameters (image_proj, text_proj), got "
+                        f"{type(params).__name__}")
+    pixels = _as_input(pixels, "pixels", params["image_proj"])
+    token_features = _as_input(token_features, "token_features", params["text_proj"])
+    if pixels.shape[0] != token_features.shape[0]:
+        raise ValueError("pixels and token_features must hold the same number of pairs B "
+                         "(row i of each is one image and its caption), got "
+                         f"{pixels.shape[0]} and {token_features.shape[0]}")
+    return pixels, token_features
+
+
+def _check_width(name, x, proj) -> None:
+    """Raise unless the ``(n, P)`` input ``x`` fits the projection ``proj`` ``(P, D)``:
+    P columns, the model's array library and dtype."""
     if x.shape[1] != proj.shape[0]:
         raise ValueError(f"{name} must have {proj.shape[0]} columns to match the model, "
                          f"got {x.shape[1]}")
     try:
-        xp = array_namespace(x, proj)
+        xp = array_namespace_of({name: x, "the model": proj})
     except TypeError as err:
         raise TypeError(f"{name} must be in the model's array library: {err}") from None
     if x.dtype != proj.dtype:
@@ -189,6 +241,9 @@ def _float_dtype_name(dtype, xp) -> str:
     for name in _DTYPES:
         if dtype is getattr(xp, name, None):  # e.g. array_api_strict.float32
             return name
+    if isinstance(dtype, np.generic | np.ndarray):  # np.dtype(np.float64(1.0)) is float64
+        raise TypeError(f"dtype must be float32 or float64, got a value, {dtype!r}; pass the "
+                        "dtype itself, e.g. np.float32")
     try:
         with warnings.catch_warnings():  # np.dtype("a") warns of a deprecated alias first
             warnings.simplefilter("ignore", DeprecationWarning)

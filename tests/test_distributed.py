@@ -25,6 +25,7 @@ from conftest import assert_on_backend, put
 
 import numclip
 from numclip import distributed as dist
+from numclip import to_numpy
 from numclip.model import TinyCLIP
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -268,9 +269,35 @@ BAD_INPUT = [
      TypeError, "model must be a TinyCLIP"),
     (dist.distributed_loss_and_grads, (_MODEL, np.ones((2, 4), np.float32), _F32, _COMM), {},
      ValueError, "pixels must have 5 columns"),
-    (dist.distributed_loss_and_grads, (_MODEL, np.ones((2, 5), np.float32), [[1, 2, 3]] * 2,
+    # an array keeps its dtype (refused); a list of numbers is taken in the model's (below)
+    (dist.distributed_loss_and_grads, (_MODEL, np.ones((2, 5), np.float32), np.ones((2, 3)),
                                        _COMM), {}, TypeError, "token_features has dtype float64"),
+    (dist.distributed_loss_and_grads, (_MODEL, np.ones((2, 5), np.float32), _F32[:1], _COMM), {},
+     ValueError, "pixels and token_features must hold the same number of pairs B"),
+    # an int too large for a float: numpy's "ufunc 'isfinite' not supported" before
+    (dist.allreduce_sum, ({"a": 10**400}, _COMM), {}, ValueError, "arrays['a'] must be finite"),
+    # a list was checked as an array, then failed in array_namespace without its key
+    (dist.allreduce_sum, ({"a": [1.0, 2.0]}, _COMM), {}, TypeError,
+     "arrays['a'] must be an array or a Python float, got list"),
 ]
+
+
+def test_lists_numpy_bools_and_other_libraries_are_taken_as_they_come():
+    """Valid unusual input: a list of numbers is taken in the model's dtype, np.True_ is a
+    bool, an array-api-strict batch is sharded (it raised IndexError: [a:b] on a 2-D
+    array), a Python int sums."""
+    pixels, tokens = np.ones((2, 5), np.float32), _F32
+    want = dist.distributed_loss_and_grads(_MODEL, pixels, tokens, _COMM)
+    got = dist.distributed_loss_and_grads(_MODEL, pixels.tolist(), tokens.tolist(), _COMM)
+    assert got[0] == want[0] and all(np.array_equal(got[1][k], want[1][k]) for k in want[1])
+    img = np.eye(2, 3)
+    assert dist.local_clip_loss(img, img, 1.0, _COMM, normalize=np.True_)[0] == \
+        dist.local_clip_loss(img, img, 1.0, _COMM)[0]
+    xp = pytest.importorskip("array_api_strict")
+    batch = xp.asarray(np.arange(12.0).reshape(4, 3))
+    shards = run_ranks(2, lambda c: dist.shard_rows(batch, c))
+    np.testing.assert_array_equal(np.concatenate([to_numpy(s) for s in shards]), to_numpy(batch))
+    assert dist.allreduce_sum({"n": 10**30}, _COMM) == {"n": 1e30}
 
 
 @pytest.mark.parametrize("fn, args, kwargs, error, words", BAD_INPUT,

@@ -7,7 +7,7 @@ from conftest import assert_on_backend, public_callables, put
 from numclip import model as model_module
 from numclip import to_numpy
 from numclip.gradcheck import check_gradients
-from numclip.model import INIT_LOGIT_SCALE, TinyCLIP
+from numclip.model import INIT_LOGIT_SCALE, TinyCLIP, as_batch
 
 
 @pytest.mark.parametrize("loss", ["clip", "siglip"])
@@ -270,6 +270,29 @@ BAD_INPUT = [
      ["token_features must be an array"]),
     ("TinyCLIP.to", lambda: MODEL.to("cupy"), TypeError, ["xp must be an array library"]),
     ("TinyCLIP.to", lambda: MODEL.to(None), TypeError, ["xp must be an array library"]),
+    # the pairs were counted only inside the loss, which spoke of image_embeds and text_embeds
+    ("TinyCLIP.loss_and_grads", lambda: MODEL.loss_and_grads(PIXELS, np.ones((3, 4), F32)),
+     ValueError, ["pixels and token_features must hold the same number of pairs B", "2 and 3"]),
+    ("as_batch", lambda: as_batch(MODEL.params, np.ones((3, 6), F32), TOKENS), ValueError,
+     ["pixels and token_features must hold the same number of pairs B", "3 and 2"]),
+    ("as_batch", lambda: as_batch(MODEL.params, PIXELS, [[1e39, 0.0, 0.0, 0.0]] * 2), ValueError,
+     ["token_features holds numbers beyond the range of the model's dtype float32"]),
+    ("as_batch", lambda: as_batch(None, PIXELS, TOKENS), TypeError,
+     ["params must be a TinyCLIP's parameters", "NoneType"]),
+    ("as_batch", lambda: as_batch(MODEL.params, PIXELS, None), TypeError,
+     ["token_features must be an array"]),
+    ("TinyCLIP.encode_texts", lambda: strict_model().encode_texts(TOKENS), TypeError,
+     ["token_features (numpy) and the model (array_api_strict) cannot be mixed"]),
+    # sizes beyond any array axis: OverflowError while writing the memory message before
+    *[("TinyCLIP.create", lambda kw=kw: TinyCLIP.create(**{"num_pixels": 6, "vocab_size": 4,
+                                                          **kw}), ValueError,
+       [f"{next(iter(kw))}, a 401-digit number, is more than any array can hold"])
+      for kw in ({"num_pixels": 10**400}, {"vocab_size": 10**400}, {"embed_dim": 10**400})],
+    # a dtype given as a value: np.dtype(np.float64(1.0)) is float64, so it passed
+    ("TinyCLIP.create", lambda: TinyCLIP.create(3, 3, dtype=np.float64(1.0)), TypeError,
+     ["dtype must be float32 or float64, got a value"]),
+    ("TinyCLIP.create", lambda: TinyCLIP.create(3, 3, dtype=np.ones(2, F32)), TypeError,
+     ["dtype must be float32 or float64, got a value"]),
 ]
 
 
@@ -288,6 +311,18 @@ def test_every_public_function_has_bad_input_rows():
 
 
 # ------------------------------------------------------------ valid unusual input
+
+def test_inputs_typed_as_lists_take_the_models_dtype():
+    """A list of numbers has no dtype anyone chose: it is taken in the model's."""
+    want = MODEL.loss_and_grads(PIXELS, TOKENS)
+    got = MODEL.loss_and_grads(PIXELS.tolist(), TOKENS.tolist())
+    assert got[0] == want[0] and got[0].dtype == np.float32
+    assert all(np.array_equal(got[1][k], want[1][k]) for k in want[1])
+    np.testing.assert_array_equal(MODEL.encode_images(PIXELS.tolist()),
+                                  MODEL.encode_images(PIXELS))
+    np.testing.assert_array_equal(MODEL.encode_texts(tuple(map(tuple, TOKENS))),
+                                  MODEL.encode_texts(TOKENS))
+
 
 def test_numpy_integer_sizes_and_dtype_spellings_give_the_same_weights():
     ref = TinyCLIP.create(6, 4, 3, seed=5, dtype=np.float64)
