@@ -174,15 +174,24 @@ def make_dataset(n: int, *, seed: int, compositions: str = "seen",
                          f"got {compositions!r}")
     image_size = as_int(image_size, "image_size", MIN_IMAGE_SIZE)
     nbytes = n * image_size**2 * 3 * 4  # the float32 images alone
-    too_big = ValueError(f"n = {n} images of {image_size}x{image_size} pixels need at least "
-                         f"{nbytes / 2**30:.3g} GiB, more than this machine could allocate; "
-                         "ask for fewer or smaller images")
+    side = _shown(image_size)
+    too_big = ValueError(f"n = {_shown(n)} images of {side}x{side} pixels need at least "
+                         f"{_shown(nbytes / 2**30 if nbytes < 2**1000 else nbytes >> 30)} GiB, "
+                         "more than this machine could allocate; ask for fewer or smaller images")
     if nbytes > sys.maxsize:  # NumPy would refuse with a message that names nothing
         raise too_big
     try:
         return _generate(n, seed, compositions, image_size)
     except MemoryError:
         raise too_big from None
+
+
+def _shown(number) -> str:
+    """A size for a message: in full, or as a power of ten where it has more than 30 digits
+    (10**400 pixels would fill the line, and ``f"{10**400:.3g}"`` raises OverflowError)."""
+    if isinstance(number, float):
+        return f"{number:.3g}"
+    return str(number) if number < 10**30 else f"~1e{len(str(number)) - 1}"
 
 
 def _generate(n: int, seed: int, compositions: str, image_size: int) -> Dataset:

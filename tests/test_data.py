@@ -233,6 +233,11 @@ BAD_INPUT = [
     ("Dataset", dataset(captions="a red circle"), TypeError, ["captions must be a list of str"]),
     ("Dataset", dataset(captions=(*DS.captions[:3], 3)), TypeError,
      ["captions[3] must be a str, got int"]),
+    # an int too large for a float: OverflowError while writing the memory message before
+    ("make_dataset", lambda: make_dataset(10**400, seed=0), ValueError,
+     ["n = ~1e400 images of 16x16 pixels need at least ~1e", "GiB"]),
+    ("make_dataset", lambda: make_dataset(4, seed=0, image_size=10**400), ValueError,
+     ["n = 4 images of ~1e400x~1e400 pixels need at least ~1e", "GiB"]),
 ]
 
 
