@@ -20,6 +20,10 @@ they are copied to the host with :func:`numclip.to_numpy` first.
 
 from __future__ import annotations
 
+import math
+import numbers
+import os
+import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -31,6 +35,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import LogLocator, MaxNLocator
 
 from numclip.backend import to_numpy
+from numclip.text import as_texts
 
 __all__ = ["plot_history", "plot_similarity", "plot_embeddings", "plot_confusion",
            "confusion_matrix"]
@@ -155,6 +160,7 @@ def plot_similarity(before, after, captions=None, path=None, *,
     """
     before = _float_array(before, "before", ndim=2)
     after = _float_array(after, "after", ndim=2)
+    _check_str(value_label, "value_label")
     if before.shape[0] != before.shape[1]:
         raise ValueError(f"before must be square (N, N), images × their texts, "
                          f"got shape {before.shape}")
@@ -304,6 +310,8 @@ def plot_confusion(confusion, class_names, path=None, title="Zero-shot confusion
         The figure, with the heatmap axes and its colour-bar axes.
     """
     confusion = _float_array(confusion, "confusion", ndim=2)
+    _check_str(title, "title")
+    _check_str(highlight_label, "highlight_label")
     if confusion.shape[0] != confusion.shape[1]:
         raise ValueError(f"confusion must be square (C, C), got shape {confusion.shape}")
     if np.any(confusion < 0):
@@ -368,10 +376,18 @@ def confusion_matrix(true, pred, num_classes: int) -> np.ndarray:
         raise TypeError(f"num_classes must be an int, got {type(num_classes).__name__}")
     if num_classes < 1:
         raise ValueError(f"num_classes must be positive, got {num_classes}")
+    num_classes = int(num_classes)
+    too_many = ValueError(f"num_classes = {num_classes} needs a {num_classes} x {num_classes} "
+                          "matrix of counts, more than this machine could allocate")
+    if num_classes**2 * 8 > sys.maxsize:  # NumPy would say "Python int too large for C long"
+        raise too_many
     true = _labels(true, "true", None, num_classes)
     pred = _labels(pred, "pred", len(true), num_classes)
     # one bin per (true, predicted) pair, read row by row: index t * C + p
-    counts = np.bincount(true * num_classes + pred, minlength=num_classes * num_classes)
+    try:
+        counts = np.bincount(true * num_classes + pred, minlength=num_classes * num_classes)
+    except MemoryError:
+        raise too_many from None
     return counts.reshape(num_classes, num_classes).astype(np.int64)
 
 
@@ -381,6 +397,9 @@ def confusion_matrix(true, pred, num_classes: int) -> np.ndarray:
 def _save(fig, path):
     """Save ``fig`` to ``path`` (PNG, 120 dpi) when a path is given; return ``fig``."""
     if path is not None:
+        if not isinstance(path, str | os.PathLike):
+            raise TypeError("path must be None, a str or a pathlib.Path, "
+                            f"got {type(path).__name__}")
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=DPI, format="png")
@@ -395,12 +414,38 @@ def _host(x):
         return np.asarray(x)
 
 
+def _real_values(x, name, allow_none=False):
+    """``x`` (an array of any library, a list, a number) as a float64 NumPy array.
+
+    Only real numbers are values: bools, strings and complex numbers (whose imaginary
+    part would be dropped with a ComplexWarning) are refused, and so is ``None``
+    unless ``allow_none`` (it then becomes NaN, an epoch where nothing was measured).
+    An int too large for a float becomes inf, for the caller's finiteness check.
+    """
+    try:
+        x = _host(x)
+    except ValueError:  # a ragged list
+        raise ValueError(f"{name} must be a rectangular array of numbers") from None
+    if x.dtype.kind == "O":  # None, ints beyond int64, or mixed objects: look at each
+        def value(v):
+            if v is None and allow_none:
+                return math.nan
+            if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real):
+                raise TypeError(f"{name} must hold real numbers"
+                                f"{' or None' if allow_none else ''}, got {type(v).__name__}")
+            try:
+                return float(v)
+            except OverflowError:
+                return math.inf
+        return np.array([value(v) for v in x.ravel()], dtype=np.float64).reshape(x.shape)
+    if x.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
+    return x.astype(np.float64)
+
+
 def _float_array(x, name, ndim):
     """``x`` as a non-empty float64 NumPy array of ``ndim`` dimensions and finite values."""
-    try:
-        x = _host(x).astype(np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a numeric array") from None
+    x = _real_values(x, name)
     if x.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {x.shape}")
     if x.size == 0:
@@ -411,18 +456,21 @@ def _float_array(x, name, ndim):
 
 
 def _vector(x, name, length=None, allow_nan=False):
-    """A history entry as a 1-D float array of ``length``; ``None`` becomes NaN if allowed."""
-    try:
-        x = np.asarray(_host(x), dtype=np.float64)  # None -> NaN
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a sequence of numbers") from None
+    """A history entry as a 1-D float array of ``length``; ``None`` becomes NaN if allowed.
+
+    NaN marks an epoch that was not measured; inf is never a measurement.
+    """
+    x = _real_values(x, name, allow_none=allow_nan)
     if x.ndim != 1 or x.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D sequence, got shape {x.shape}")
     if length is not None and len(x) != length:
         raise ValueError(f"{name} must have one value per epoch, {length}, got {len(x)}")
-    finite = np.isfinite(x)
-    if not (np.any(finite) if allow_nan else np.all(finite)):
-        raise ValueError(f"{name} contains NaN or infinite values")
+    if np.any(np.isinf(x)):
+        raise ValueError(f"{name} contains NaN or infinite values: inf at epoch index "
+                         f"{int(np.flatnonzero(np.isinf(x))[0])}")
+    if not (np.any(~np.isnan(x)) if allow_nan else not np.any(np.isnan(x))):
+        raise ValueError(f"{name} contains NaN or infinite values"
+                         f"{' only: no epoch was measured' if allow_nan else ''}")
     return x
 
 
@@ -435,7 +483,7 @@ def _labels(x, name, length, num_classes, why=""):
     if x.ndim != 1 or x.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array of class ids, "
                          f"got shape {x.shape}")
-    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.bool_)):
+    if not np.issubdtype(x.dtype, np.integer):  # a bool mask would be read as ids 0 and 1
         raise TypeError(f"{name} must hold integer class ids, got dtype {x.dtype}")
     if length is not None and len(x) != length:
         raise ValueError(f"{name} must have length {length}, got {len(x)}")
@@ -445,14 +493,15 @@ def _labels(x, name, length, num_classes, why=""):
     return x.astype(np.int64)
 
 
+def _check_str(value, name):
+    """A label drawn on the figure: a str (``None`` would be drawn as the word "None")."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+
+
 def _names(class_names):
     """``class_names`` as a non-empty list of str."""
-    if isinstance(class_names, str) or not all(isinstance(s, str) for s in class_names):
-        raise TypeError("class_names must be a sequence of str")
-    class_names = list(class_names)
-    if not class_names:
-        raise ValueError("class_names must not be empty")
-    return class_names
+    return as_texts(class_names, "class_names")
 
 
 def _count_or_none(value, name):
@@ -487,9 +536,10 @@ def _short_captions(captions, n):
     """
     if captions is None:
         return None, ""
-    if isinstance(captions, str) or len(captions) != n:
+    captions = as_texts(captions, "captions")  # a lone str, None entries, ... refused
+    if len(captions) != n:
         raise ValueError(f"captions must be a sequence of {n} strings, one per image, got "
-                         f"{'a str' if isinstance(captions, str) else len(captions)}")
+                         f"{len(captions)}")
     if n > CAPTION_TICKS_UP_TO:
         return None, ""
     words = [str(c).split() for c in captions]
@@ -536,7 +586,14 @@ def _class_colours(color_of, c):
     if callable(color_of):
         colours = [color_of(k) for k in range(c)]
     else:
-        colours = list(color_of)
+        if isinstance(color_of, str):  # "red" would be read as five colours
+            raise TypeError(f"color_of must be None, a function or a sequence of {c} colours, "
+                            f"got the str {color_of!r}; for one colour: [{color_of!r}] * {c}")
+        try:
+            colours = list(color_of)
+        except TypeError:
+            raise TypeError(f"color_of must be None, a function or a sequence of {c} colours, "
+                            f"got {type(color_of).__name__}") from None
         if len(colours) != c:
             raise ValueError(f"color_of must give one colour per class, {c}, "
                              f"got {len(colours)}")

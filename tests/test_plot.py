@@ -11,8 +11,10 @@ import sys
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from conftest import public_callables
 from matplotlib.figure import Figure
 
+from numclip import plot as plot_module
 from numclip.plot import (
     confusion_matrix,
     plot_confusion,
@@ -418,3 +420,92 @@ def test_importing_the_module_leaves_the_backend_alone():
             "assert before == after, (before, after)")
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # else "before" is set
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+# ------------------------------------------------------------ bad input, one table
+# Found by a sweep of every public function: each row raised another exception, took
+# nonsense (complex values lost their imaginary part with a ComplexWarning, a bool mask
+# was read as class ids 0 and 1, an inf scale reached matplotlib) or named nothing.
+
+def _plot_history_with(**changes):
+    return lambda: plot_history(history(epochs=3, **changes))
+
+
+EYE = np.eye(3)
+LABELS3 = np.array([0, 1, 2])
+# (public name, call, expected error, words the message must contain)
+BAD_INPUT = [
+    ("plot_history", _plot_history_with(loss=[1.0, 2.0 + 1j, 3.0]), TypeError,
+     ["history['loss'] must hold real numbers", "complex"]),
+    ("plot_history", _plot_history_with(scale=[14.0, np.inf, 20.0]), ValueError,
+     ["history['scale'] contains NaN or infinite values: inf at epoch index 1"]),
+    ("plot_history", _plot_history_with(loss=[1.0, 10**400, 3.0]), ValueError,
+     ["history['loss'] contains NaN or infinite values"]),
+    ("plot_history", _plot_history_with(accuracy=["0.1", "0.2", "0.3"]), TypeError,
+     ["history['accuracy'] must hold real numbers", "<U3"]),
+    ("plot_history", _plot_history_with(accuracy=[True, False, True]), TypeError,
+     ["history['accuracy'] must hold real numbers", "bool"]),
+    ("plot_history", _plot_history_with(zero_shot_seen=[None, "x", 0.5]), TypeError,
+     ["history['zero_shot_seen'] must hold real numbers or None", "str"]),
+    ("plot_history", _plot_history_with(zero_shot_seen=[None, None, None]), ValueError,
+     ["history['zero_shot_seen'] contains NaN or infinite values only"]),
+    ("plot_similarity", lambda: plot_similarity(EYE * 1j, EYE), TypeError,
+     ["before must hold real numbers", "complex"]),
+    ("plot_similarity", lambda: plot_similarity(EYE, EYE.astype(bool)), TypeError,
+     ["after must hold real numbers", "bool"]),
+    ("plot_similarity", lambda: plot_similarity(EYE, EYE, 3), TypeError,
+     ["captions must be a list of str", "int"]),
+    ("plot_similarity", lambda: plot_similarity(EYE, EYE, ["a", None, "c"]), TypeError,
+     ["captions[1] must be a str"]),
+    ("plot_similarity", lambda: plot_similarity(EYE, EYE, value_label=None), TypeError,
+     ["value_label must be a str"]),
+    ("plot_similarity", lambda: plot_similarity(EYE, EYE, path=3), TypeError,
+     ["path must be None, a str or a pathlib.Path", "int"]),
+    ("plot_embeddings", lambda: plot_embeddings(EYE, EYE, LABELS3, LABELS3, None), TypeError,
+     ["class_names must be a list of str", "NoneType"]),
+    ("plot_embeddings", lambda: plot_embeddings(EYE, EYE, LABELS3, LABELS3, "abc"), TypeError,
+     ["class_names must be a list of str, got a single str"]),
+    ("plot_embeddings", lambda: plot_embeddings(EYE, EYE, LABELS3 > 0, LABELS3, list("abc")),
+     TypeError, ["image_labels must hold integer class ids", "bool"]),
+    ("plot_embeddings", lambda: plot_embeddings(EYE, EYE, LABELS3, LABELS3, list("abc"),
+                                                color_of=3), TypeError,
+     ["color_of must be None, a function or a sequence of 3 colours", "int"]),
+    ("plot_embeddings", lambda: plot_embeddings(EYE, EYE, LABELS3, LABELS3, list("abc"),
+                                                color_of="red"), TypeError,
+     ["color_of must be None, a function or a sequence of 3 colours", "the str 'red'"]),
+    ("plot_confusion", lambda: plot_confusion(EYE, 7), TypeError,
+     ["class_names must be a list of str", "int"]),
+    ("plot_confusion", lambda: plot_confusion(EYE, list("abc"), highlight=[True, False, True]),
+     TypeError, ["highlight must hold integer class ids", "bool"]),
+    ("plot_confusion", lambda: plot_confusion(EYE, list("abc"), title=None), TypeError,
+     ["title must be a str"]),
+    ("plot_confusion", lambda: plot_confusion(EYE + 0j, list("abc")), TypeError,
+     ["confusion must hold real numbers", "complex"]),
+    ("confusion_matrix", lambda: confusion_matrix([0], [0], 10**30), ValueError,
+     ["num_classes = 1000000000000000000000000000000 needs a", "more than this machine"]),
+    ("confusion_matrix", lambda: confusion_matrix([True], [0], 2), TypeError,
+     ["true must hold integer class ids", "bool"]),
+]
+
+
+@pytest.mark.filterwarnings("error")  # no ComplexWarning or RuntimeWarning on the way
+@pytest.mark.parametrize("name, call, error, words", BAD_INPUT,
+                         ids=[f"{row[0]}-{i}" for i, row in enumerate(BAD_INPUT)])
+def test_bad_input_is_refused_with_a_message_that_names_it(name, call, error, words):
+    with pytest.raises(error) as info:
+        call()
+    for word in words:
+        assert word in str(info.value), f"{word!r} not in {str(info.value)!r}"
+
+
+def test_every_public_function_has_bad_input_rows():
+    assert public_callables(plot_module) - {row[0] for row in BAD_INPUT} == set()
+
+
+def test_unmeasured_epochs_and_big_ints_are_values():
+    """None and NaN mark epochs without a measurement; a count of 10**20 is a number."""
+    fig = plot_history(history(epochs=3, zero_shot_seen=[None, 0.5, np.nan]),
+                       batch_size=10**20)
+    assert len(fig.axes) == 3
+    assert confusion_matrix(np.array([1], np.uint8), [1], np.int64(2)).tolist() == [[0, 0],
+                                                                                   [0, 1]]
