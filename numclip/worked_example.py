@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from numclip.backend import temperature_to_logit_scale
+from numclip.backend import as_bool, as_float_array, as_number, temperature_to_logit_scale
 from numclip.losses import clip_loss
 from numclip.normalize import l2_normalize
 from numclip.similarity import logit_matrix
@@ -241,13 +241,43 @@ def walkthrough(result: dict) -> str:
 
 
 def _check_result(result) -> None:
-    """Raise unless ``result`` looks like what ``compute()`` returns."""
+    """Raise unless ``result`` is shaped like what ``compute()`` returns, value by value.
+
+    Each value must be what ``compute()`` puts there: a bool, a finite real number, a
+    finite float array of the same shape, or a dict of those under the same keys (the
+    values themselves may differ: a student's own numbers are welcome).
+    """
     if not isinstance(result, dict):
         raise TypeError("result must be the dict that compute() returns, "
                         f"got {type(result).__name__}")
-    missing = sorted(set(compute()) - set(result))  # a 3x3 example: cheap to recompute
+    reference = compute()  # a 3x3 example: cheap to recompute
+    missing = sorted(set(reference) - set(result))
     if missing:
         raise ValueError(f"result must be the dict that compute() returns; it lacks {missing}")
+    for key, ref in reference.items():
+        _check_like(result[key], ref, f"result[{key!r}]")
+
+
+def _check_like(value, ref, where: str) -> None:
+    """Raise unless ``value`` is of ``ref``'s kind (and shape, for an array), and finite."""
+    if isinstance(ref, bool):
+        as_bool(value, where)
+    elif isinstance(ref, float):
+        if not math.isfinite(as_number(value, where)):
+            raise ValueError(f"{where} must be finite, got {value}")
+    elif isinstance(ref, dict):
+        if not isinstance(value, dict):
+            raise TypeError(f"{where} must be a dict with the keys {sorted(ref)}, "
+                            f"got {type(value).__name__}")
+        if set(value) != set(ref):
+            raise ValueError(f"{where} must have the keys {sorted(ref)}, "
+                             f"got {sorted(map(str, value))}")
+        for k in ref:
+            _check_like(value[k], ref[k], f"{where}[{k!r}]")
+    else:  # an array: the numbers the page prints are read out of it by position
+        value = as_float_array(value, where)
+        if tuple(value.shape) != ref.shape:
+            raise ValueError(f"{where} must have shape {ref.shape}, got {tuple(value.shape)}")
 
 
 def _fmt(v: float) -> str:

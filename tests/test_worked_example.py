@@ -197,6 +197,24 @@ BAD_INPUT = [
     (we.walkthrough, (RAW["softmax_image_to_text"],), TypeError, ["result", "ndarray"]),
     (we.walkthrough, ({k: v for k, v in RAW.items() if k != "loss"},), ValueError,
      ["result", "lacks", "'loss'"]),
+    # values of the wrong kind: AttributeError, broadcast errors and NaN rows before
+    (we.to_json, (RAW | {"grads": None},), TypeError,
+     ["result['grads'] must be a dict with the keys", "NoneType"]),
+    (we.to_json, (RAW | {"grads": {"loss": 1.0}},), ValueError,
+     ["result['grads'] must have the keys", "['loss']"]),
+    (we.walkthrough, (RAW | {"logits_per_image": np.ones(2)},), ValueError,
+     ["result['logits_per_image'] must have shape (3, 3), got (2,)"]),
+    (we.walkthrough, (RAW | {"logits_per_image": None},), TypeError,
+     ["result['logits_per_image'] must be an array"]),
+    (we.compare_with_page, (RAW | {"logits_per_image": np.full((3, 3), np.nan)},), ValueError,
+     ["result['logits_per_image'] contains NaN"]),
+    (we.compare_with_page, (RAW | {"loss_image_to_text": "0.00016"},), TypeError,
+     ["result['loss_image_to_text'] must be a real number", "str"]),
+    (we.errata, (RAW | {"tau": math.inf},), ValueError, ["result['tau'] must be finite"]),
+    (we.walkthrough, (RAW | {"normalized": "no"},), TypeError,
+     ["result['normalized'] must be True or False"]),
+    (we.walkthrough, (RAW | {"grads": RAW["grads"] | {"image_embeds": np.ones((3, 3), int)}},),
+     TypeError, ["result['grads']['image_embeds'] must have a real floating dtype"]),
 ]
 
 
