@@ -278,6 +278,8 @@ def as_int(value, name: str, low: int | None = None, high: int | None = None) ->
         if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int)):
             raise TypeError(f"{what} (a bound for {name}) must be an int or None, "
                             f"got {type(bound).__name__}")
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"the bounds for {name} are empty: low = {low} > high = {high}")
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     value = int(value)

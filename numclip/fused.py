@@ -34,7 +34,6 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache, wraps
 
 import numpy as np
-import scipy.linalg.blas
 
 from numclip.backend import array_namespace, as_embedding_pair, as_number, as_tile_size
 
@@ -304,6 +303,10 @@ class _NumPyKernels:
     """
 
     def __init__(self):
+        # scipy.linalg takes two thirds of `import numclip`: load it with the first loss
+        from scipy.linalg.blas import get_blas_funcs
+
+        self.get_blas_funcs = get_blas_funcs
         self.workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
             os.cpu_count() or 1)
         self.pool = ThreadPoolExecutor(max_workers=self.workers)
@@ -334,7 +337,7 @@ class _NumPyKernels:
         if not out.flags.c_contiguous:  # out.T would be copied, and the sum lost
             out += panel.T @ rows
             return
-        gemm = scipy.linalg.blas.get_blas_funcs("gemm", (out, panel, rows))
+        gemm = self.get_blas_funcs("gemm", (out, panel, rows))
         gemm(1.0, rows.T, panel.T, beta=1.0, c=out.T, trans_b=1, overwrite_c=1)
 
 

@@ -283,7 +283,7 @@ def _check_params(params, loss: str) -> None:
         raise ValueError("params['image_proj'] (P, D) and params['text_proj'] (V, D) must have "
                          f"the same D, got {tuple(image_proj.shape)} and {tuple(text_proj.shape)}")
     try:
-        xp = array_namespace(*params.values())
+        xp = array_namespace_of({f"params[{k!r}]": v for k, v in params.items()})
     except TypeError as err:
         raise TypeError(f"params must all live in one array library: {err}") from None
     dtypes = {k: v.dtype for k, v in params.items()}

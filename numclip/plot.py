@@ -241,8 +241,10 @@ def plot_embeddings(image_embeds, text_embeds, image_labels, text_labels, class_
     class_names = _names(class_names)
     c = len(class_names)
     why = f" (class_names has {c} names)"
-    image_labels = _labels(image_labels, "image_labels", len(image_embeds), c, why)
-    text_labels = _labels(text_labels, "text_labels", len(text_embeds), c, why)
+    image_labels = _labels(image_labels, "image_labels", len(image_embeds), c, why,
+                           " (one per row of image_embeds)")
+    text_labels = _labels(text_labels, "text_labels", len(text_embeds), c, why,
+                          " (one per row of text_embeds)")
     colours = _class_colours(color_of, c)  # (C, 4) RGBA
 
     stacked = np.concatenate([image_embeds, text_embeds])  # (N + M, D)
@@ -382,7 +384,7 @@ def confusion_matrix(true, pred, num_classes: int) -> np.ndarray:
     if num_classes**2 * 8 > sys.maxsize:  # NumPy would say "Python int too large for C long"
         raise too_many
     true = _labels(true, "true", None, num_classes)
-    pred = _labels(pred, "pred", len(true), num_classes)
+    pred = _labels(pred, "pred", len(true), num_classes, length_of=" (one per entry of true)")
     # one bin per (true, predicted) pair, read row by row: index t * C + p
     try:
         counts = np.bincount(true * num_classes + pred, minlength=num_classes * num_classes)
@@ -474,10 +476,11 @@ def _vector(x, name, length=None, allow_nan=False):
     return x
 
 
-def _labels(x, name, length, num_classes, why=""):
+def _labels(x, name, length, num_classes, why="", length_of=""):
     """``x`` as a 1-D int64 array of class ids in ``[0, num_classes)``, of ``length`` if given.
 
-    ``why`` says where the number of classes comes from, for the error message.
+    ``why`` says where the number of classes comes from, ``length_of`` where the length
+    does, for the error messages.
     """
     x = _host(x)
     if x.ndim != 1 or x.size == 0:
@@ -486,7 +489,7 @@ def _labels(x, name, length, num_classes, why=""):
     if not np.issubdtype(x.dtype, np.integer):  # a bool mask would be read as ids 0 and 1
         raise TypeError(f"{name} must hold integer class ids, got dtype {x.dtype}")
     if length is not None and len(x) != length:
-        raise ValueError(f"{name} must have length {length}, got {len(x)}")
+        raise ValueError(f"{name} must have length {length}{length_of}, got {len(x)}")
     if np.any(x < 0) or np.any(x >= num_classes):
         raise ValueError(f"{name} must lie in [0, {num_classes}){why}, got values from "
                          f"{x.min()} to {x.max()}")

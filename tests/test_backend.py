@@ -94,6 +94,7 @@ BAD = [
     bad(as_int, 3, ("k",), error=TypeError, words="name must be a str"),
     bad(as_int, 3, "k", "1", error=TypeError, words="low (a bound for k) must be an int"),
     bad(as_int, 3, "k", 0, 2.5, error=TypeError, words="high (a bound for k) must be an int"),
+    bad(as_int, 3, "k", 5, 1, error=ValueError, words="the bounds for k are empty: low = 5"),
     bad(as_tile_size, 3, None, error=TypeError, words="name must be a str"),
     bad(as_bool, True, 0, error=TypeError, words="name must be a str"),
     bad(as_real_scalar, Fraction(1, 2), "s", error=TypeError,
@@ -245,3 +246,21 @@ def test_the_float16_policy_covers_every_core_array_function():
     core = {name for m in (normalize, similarity, softmax, losses, siglip) for name in m.__all__
             if callable(getattr(m, name))}
     assert core <= set(_calls_with_float16())
+
+
+# --------------------------------------------------------------------- import numclip
+
+def test_import_numclip_loads_no_heavy_or_optional_package():
+    """`import numclip` stays fast and works without the optional packages: SciPy's linalg
+    (two thirds of the import time, until fused loaded it lazily), matplotlib, tqdm,
+    threadpoolctl, CuPy, mpi4py and the test-only array-api-strict load on first use."""
+    import subprocess
+    import sys
+
+    heavy = ("scipy", "matplotlib", "tqdm", "threadpoolctl", "cupy", "mpi4py",
+             "array_api_strict")
+    code = ("import sys, numclip; "
+            f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True).stdout.strip()
+    assert out == "", f"import numclip loaded {out}"

@@ -281,6 +281,8 @@ BAD_INPUT = [
      ["params must be a TinyCLIP's parameters", "NoneType"]),
     ("as_batch", lambda: as_batch(MODEL.params, PIXELS, None), TypeError,
      ["token_features must be an array"]),
+    ("TinyCLIP", lambda: TinyCLIP(params(logit_scale=strict_model().params["logit_scale"])),
+     TypeError, ["params['image_proj'] (numpy)", "params['logit_scale'] (array_api_strict)"]),
     ("TinyCLIP.encode_texts", lambda: strict_model().encode_texts(TOKENS), TypeError,
      ["token_features (numpy) and the model (array_api_strict) cannot be mixed"]),
     # sizes beyond any array axis: OverflowError while writing the memory message before

@@ -485,6 +485,10 @@ BAD_INPUT = [
      ["num_classes = 1000000000000000000000000000000 needs a", "more than this machine"]),
     ("confusion_matrix", lambda: confusion_matrix([True], [0], 2), TypeError,
      ["true must hold integer class ids", "bool"]),
+    ("confusion_matrix", lambda: confusion_matrix([0, 1], [0], 2), ValueError,
+     ["pred must have length 2 (one per entry of true), got 1"]),
+    ("plot_embeddings", lambda: plot_embeddings(EYE, EYE, LABELS3[:2], LABELS3, list("abc")),
+     ValueError, ["image_labels must have length 3 (one per row of image_embeds), got 2"]),
 ]
 
 
