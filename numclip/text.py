@@ -87,7 +87,7 @@ class Vocabulary:
         Args:
             captions: ``(n,)`` sequence of str, non-empty.
         """
-        captions = as_texts(captions, "captions")
+        captions = as_texts(captions, "captions", ordered=False)  # the words come out sorted
         seen = {word for text in captions for word in tokenize(text)}  # never "<unk>": no "<"
         if not seen:
             raise ValueError("captions must contain at least one word, got only punctuation")
@@ -145,7 +145,7 @@ class Vocabulary:
         Args:
             texts: ``(n,)`` sequence of str.
         """
-        texts = as_texts(texts, "texts")
+        texts = as_texts(texts, "texts", ordered=False)  # counts, sorted by count and word
         unknown = Counter(w for text in texts for w in tokenize(text) if w not in self._index)
         return dict(sorted(unknown.items(), key=lambda item: (-item[1], item[0])))
 
@@ -188,21 +188,29 @@ class Vocabulary:
                           f"{listed}", UserWarning, stacklevel=3)
 
 
-def as_texts(texts, name: str) -> list[str]:
+def as_texts(texts, name: str, *, ordered: bool = True) -> list[str]:
     """Return ``texts`` as a non-empty list of str, or raise an error that names ``name``.
 
-    A lone str is refused rather than split into its letters; a 1-d NumPy
-    array of strings and any other iterable of str are accepted.
+    A lone str (or bytes) is refused rather than split into its letters; a 1-d
+    NumPy array of strings and any other ordered iterable of str are accepted.  A set
+    or a dict is refused unless ``ordered=False`` (for a result that does not depend on
+    the order): row ``i`` of what is computed from the texts belongs to text ``i``, and
+    a set has no order to keep.
 
     Raises:
-        TypeError: not an iterable of str (the message names the first bad element).
+        TypeError: not an ordered iterable of str (the message names the first bad
+            element).
         ValueError: empty.
     """
     if not isinstance(name, str):
         raise TypeError(f"name (of the argument, for messages) must be a str, "
                         f"got {type(name).__name__}")
-    if isinstance(texts, str):
-        raise TypeError(f"{name} must be a list of str, got a single str; wrap it: [{name}]")
+    if isinstance(texts, str | bytes):
+        raise TypeError(f"{name} must be a list of str, got a single {type(texts).__name__}; "
+                        f"wrap it: [{name}]")
+    if ordered and isinstance(texts, set | frozenset | Mapping):  # the order is not the caller's
+        raise TypeError(f"{name} must be an ordered sequence of str (a list, a tuple), got a "
+                        f"{type(texts).__name__}: its order would decide which row is which")
     if isinstance(texts, np.ndarray):
         texts = texts.tolist()  # np.str_ is a str, but a 2-d array would hide in here
     try:

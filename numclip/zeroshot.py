@@ -98,6 +98,9 @@ def _as_templates(templates) -> list[str]:
     if isinstance(templates, str | bytes):  # iterating either would give letters or ints
         raise TypeError(f"templates must be a list of str, got a single {type(templates).__name__}"
                         f" {templates!r}; wrap it: [template]")
+    if isinstance(templates, set | frozenset | dict):  # the order of prompts() would be luck
+        raise TypeError("templates must be an ordered sequence of str (a list, a tuple), got a "
+                        f"{type(templates).__name__}")
     try:
         templates = list(templates)
     except TypeError:

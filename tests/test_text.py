@@ -127,6 +127,15 @@ BAD_INPUT = [
     ("as_texts", lambda: as_texts(["a"], None), TypeError, ["name", "must be a str"]),
     ("as_texts", lambda: as_texts(np.array([["a"], ["b"]]), "texts"), TypeError,
      ["texts[0] must be a str, got list"]),
+    # bytes were iterated into ints; a set's order would decide which row is which
+    ("as_texts", lambda: as_texts(b"red", "texts"), TypeError,
+     ["texts must be a list of str, got a single bytes"]),
+    ("as_texts", lambda: as_texts({"a", "b"}, "texts"), TypeError,
+     ["texts must be an ordered sequence of str", "set"]),
+    ("as_texts", lambda: as_texts({"a": 1}, "texts"), TypeError,
+     ["texts must be an ordered sequence of str", "dict"]),
+    ("Vocabulary.features", lambda: VOCAB.features({"red", "circle"}), TypeError,
+     ["texts must be an ordered sequence of str", "set"]),
     ("Vocabulary", lambda: Vocabulary(("red", UNK)), ValueError, ["words[0] must be '<unk>'"]),
     ("Vocabulary", lambda: Vocabulary(()), ValueError, ["words[0] must be '<unk>'"]),
     ("Vocabulary", lambda: Vocabulary((UNK, "red", "red")), ValueError,
@@ -222,3 +231,11 @@ def test_every_word_build_makes_is_a_token():
     captions = ["İstanbul ΟΔΟΣ straße Ǆemal ﬁne ½ ２つ", "Ⅻ ǅ ß ẞ ς Σ"]
     vocab = Vocabulary.build(captions)
     assert all(tokenize(w) == [w] for w in vocab.words[1:])
+
+
+def test_a_set_of_captions_builds_the_same_vocabulary():
+    """The vocabulary is sorted and unknown words are counted, so order does not matter
+    there; a set is refused only where row i belongs to text i."""
+    assert Vocabulary.build(set(CAPTIONS)) == Vocabulary.build(CAPTIONS)
+    assert VOCAB.unknown_words({"a hexagon", "two hexagons"}) == VOCAB.unknown_words(
+        ["two hexagons", "a hexagon"])

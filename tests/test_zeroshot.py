@@ -239,6 +239,10 @@ BAD_INPUT = [
     # templates: the bad element is named; bytes are not iterated into ints
     ("prompts", lambda: prompts(["x"], ["a {}", 3]), TypeError, ["templates[1] must be a str"]),
     ("prompts", lambda: prompts(["x"], b"a {}"), TypeError, ["templates must be a list", "bytes"]),
+    ("prompts", lambda: prompts({"red circle", "blue bar"}), TypeError,
+     ["class_names must be an ordered sequence of str", "set"]),
+    ("prompts", lambda: prompts(["x"], {"a {}", "the {}"}), TypeError,
+     ["templates must be an ordered sequence of str", "set"]),
     ("class_embeddings", lambda: class_embeddings(MODEL, VOCAB, NAMES, np.array([1.0])),
      TypeError, ["templates[0] must be a str", "float64"]),
     # labels of another length name the array whose rows they label
