@@ -129,8 +129,8 @@ def _run(check_name: str, student_fn, cases: list[_Case], *, labels: tuple[str, 
 
 
 def _check_flags(check_name: str, **flags) -> None:
-    for flag, value in flags.items():
-        if not isinstance(value, bool):
+    for flag, value in flags.items():  # NumPy's bools count, as everywhere in numclip
+        if not isinstance(value, bool | np.bool_):
             raise TypeError(f"{check_name}: {flag} must be True or False, got {value!r}")
 
 

@@ -503,6 +503,12 @@ def test_bad_arguments_to_a_checker_raise_clear_errors(fn, args, kwargs, error, 
         fn(*args, **kwargs)
 
 
+def test_numpy_bools_are_flags_too():
+    """np.True_ (from a comparison, say) was refused as 'must be True or False'."""
+    assert checks.check_softmax(numclip.softmax, quiet=np.True_, verbose=np.False_) is True
+    assert checks.check_all({}, quiet=np.True_) is False
+
+
 def test_every_public_checker_has_bad_input_rows():
     covered = {row[0].__name__ for row in BAD_INPUT}
     assert {name for name in checks.__all__ if callable(getattr(checks, name))} - covered == set()
