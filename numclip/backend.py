@@ -60,7 +60,7 @@ def array_namespace(*arrays):
     except TypeError:
         libraries = ", ".join(sorted({_library(a) for a in arrays}))
         raise TypeError(f"arrays from different libraries cannot be mixed ({libraries}); "
-                        "move them into one with its asarray()") from None
+                        "move them into one library with its asarray()") from None
 
 
 def array_namespace_of(named: dict):
