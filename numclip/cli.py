@@ -165,7 +165,6 @@ def _cmd_train(args) -> int:
 
 def _train(args, comm) -> int:
     from numclip import train as tr  # imported here: `numclip example` stays fast
-    from numclip.report import final_metrics, write_plots
 
     given = {"epochs": args.epochs, "batch_size": args.batch_size,
              "embed_dim": args.embed_dim, "lr": args.lr, "seed": args.seed, "loss": args.loss}
@@ -188,6 +187,15 @@ def _train(args, comm) -> int:
             raise ValueError(f"{done}; {more}")
         if comm is None or comm.Get_rank() == 0:
             _say("note", f"{done}: nothing left to train; {more}")
+    with tr.blas_threads(config):  # data, training, evaluation: small products (numclip.threads)
+        return _run(args, config, out, plots, comm)
+
+
+def _run(args, config, out, plots, comm) -> int:
+    """Make the data, train, report (and draw) a run whose settings are all checked."""
+    from numclip import train as tr
+    from numclip.report import final_metrics, write_plots
+
     start = time.perf_counter()
     splits = tr.make_splits(config)
     state = tr.train(config, resume=args.resume, out=out, quiet=args.quiet, splits=splits,
@@ -250,8 +258,9 @@ def _cmd_zeroshot(args) -> int:
     if args.template is not None:
         prompts(["class name"], args.template)  # a bad template fails before any work
     state = tr.load_checkpoint(args.checkpoint)
-    splits = tr.make_splits(state.config)
-    metrics = zero_shot_metrics(state, splits, templates=args.template)
+    with tr.blas_threads(state.config):
+        splits = tr.make_splits(state.config)
+        metrics = zero_shot_metrics(state, splits, templates=args.template)
     # the rest the templates cannot change: it is the checkpoint's, and says so
     metrics["checkpoint"] = {"path": args.checkpoint} | checkpoint_metrics(state)
     _report(metrics, args.json)

@@ -1,13 +1,16 @@
 """How many BLAS threads a block of matrix products should use.
 
 OpenBLAS splits every matrix product among its threads (one per core by
-default) and then keeps them spinning for a while, waiting for the next one.
-That pays for a large product. For the tiny CLIP's products, a few million
-multiply-adds each, the split costs more than it saves, and the spinning
-threads take the cores that the elementwise work between products needs: on
-a 2-core machine the default ``numclip train`` ran 2.4x slower with two BLAS
-threads than with one, and 8-11x slower when another program was busy
-(``benchmarks/blas_threads.py`` measures it).
+default), and after each product keeps them spinning for a while, waiting
+for the next one. One product of the tiny CLIP's size, 12.6 million
+multiply-adds, still runs faster on two threads than on one. A training
+loop of them does not: between products come the elementwise passes
+(normalisation, softmax, the optimizer), Python, and the threads' hand-offs,
+and the spinning thread holds the core those need. On a 2-core machine the
+default ``numclip train`` took 2x the wall time and 3.7x the CPU time with
+two BLAS threads than with one, and 4.8x the wall time beside another busy
+program (``benchmarks/blas_threads.py`` measures both, and where one
+product alone turns over).
 
 :func:`blas_threads_for` limits the threads for one block of code and puts
 them back afterwards, with threadpoolctl (what scikit-learn uses for this),
@@ -21,10 +24,12 @@ import numbers
 
 __all__ = ["SMALL_PRODUCT", "blas_threads_for"]
 
-# Multiply-adds in a product below which one BLAS thread is faster than several: an
-# (m, k) @ (k, n) product has m*k*n of them. The tiny CLIP's largest training product,
-# (768, 256) @ (256, 64), has 12.6 million; a dense 8192-pair loss at d = 512 has 34
-# billion. benchmarks/blas_threads.py prints where two threads start to win on a machine.
+# Multiply-adds in a block's largest product below which the block runs on one BLAS
+# thread: an (m, k) @ (k, n) product has m*k*n of them. The tiny CLIP's largest training
+# product, (256, 768) @ (768, 64), has 12.6 million, and a loop of them is twice as fast
+# on one thread; a dense 8192-pair loss at d = 512 has 34 billion per product and wants
+# every thread. The threshold sits between, with room for the CLI's largest settings
+# (--batch-size 8192 --embed-dim 1024: 6.4 billion) to keep their threads.
 SMALL_PRODUCT = 2**26  # ~67 million
 
 

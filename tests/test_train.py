@@ -210,6 +210,8 @@ BAD_INPUT = [
      ["afile is a file, not a folder"]),
     ("train", lambda p: tr.train(SMALL, resume=p.dir / "none.npz"), CheckpointError,
      ["none.npz does not exist"]),
+    ("blas_threads", lambda p: tr.blas_threads({"batch_size": 256}), TypeError,
+     ["config must be a TrainConfig", "dict"]),
     ("check_output_path", lambda p: tr.check_output_path(3), TypeError, ["str or a path", "int"]),
     ("check_output_path", lambda p: tr.check_output_path(p.file / "sub" / "x.npz"),
      NotADirectoryError, ["afile is a file, not a folder"]),
@@ -383,3 +385,17 @@ def test_the_history_figure_of_a_run_names_its_batch_and_class_counts(splits, tm
                         lambda *args, **kwargs: seen.update(kwargs) or real(*args, **kwargs))
     write_plots(state, splits, tmp_path, tr.new_state(SMALL, splits["train"]).model)
     assert seen == {"batch_size": SMALL.batch_size, "num_classes": 40}
+
+
+def test_a_run_of_the_tiny_model_uses_one_blas_thread_and_a_wide_one_keeps_them():
+    from threadpoolctl import threadpool_info
+
+    def blas():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas()
+    with tr.blas_threads(TrainConfig()):
+        assert blas() == [1] * len(before)
+    with tr.blas_threads(TrainConfig(batch_size=8192, embed_dim=1024, train_size=8192)):
+        assert blas() == before
+    assert blas() == before
