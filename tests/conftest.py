@@ -109,6 +109,15 @@ def check_bad_row(fn, args, kwargs, error, words):
     assert not missing, f"{fn.__name__} raised {info.value!r}, which does not say {missing}"
 
 
+def assert_refused(call, error, words):
+    """``call()`` raises ``error`` with each of ``words`` in its message: one row of a
+    bad-input table whose rows are (public name, call, error, words)."""
+    with pytest.raises(error) as info:
+        call()
+    for word in words:
+        assert word in str(info.value), f"{word!r} not in {str(info.value)!r}"
+
+
 def assert_table_covers(module, table):
     """Every function in ``module.__all__`` has at least one row in ``table``."""
     public = {name for name in module.__all__ if inspect.isfunction(getattr(module, name))}
