@@ -295,25 +295,7 @@ class AdamW:
         _state(self.state, ("m", "v"))
 
     def step(self, params: dict, grads: dict) -> None:
-        """Update ``params`` (the dict's values are replaced) from ``grads``.
-
-        Args:
-            params: dict of float arrays.
-            grads: dict with the same keys, each array of its parameter's shape,
-                dtype and array library (a float64 gradient is refused, not cast).
-
-        Raises:
-            TypeError: ``params`` or ``grads`` is not a dict of arrays, or a
-                gradient's dtype or array library differs from its parameter's.
-            ValueError: the keys or a shape differ, or the state does not match
-                ``params``; ``"gradient for '<key>' contains NaN or infinite
-                values"`` when a gradient is not finite (training diverged),
-                ``"update of '<key>' overflows ..."`` when a finite gradient
-                still gives a non-finite parameter (``lr`` too large), and a
-                message naming the entry when the parameter or the optimizer
-                state is, or would become, non-finite.  On any error nothing is
-                changed: neither ``params`` nor the state.
-        """
+        """Update ``params`` from ``grads``; arguments and errors as :meth:`SGD.step`."""
         _state(self.state, ("m", "v"))
         _check(params, grads, self.state, ("m", "v"))
         b1, b2 = self.betas
