@@ -201,11 +201,26 @@ def _run(args, config, out, plots, comm) -> int:
         return 0  # every rank holds the same model; rank 0 reports it
     metrics = final_metrics(state, splits)
     metrics["seconds"] = round(time.perf_counter() - start, 2)
+    _warn_if_nothing_learned(config, metrics["scale"])
     if plots is not None:
         initial = tr.new_state(config, splits["train"]).model
         metrics["plots"] = [str(p) for p in write_plots(state, splits, plots, initial)]
     _report(metrics, args.json)
     return 0
+
+
+def _warn_if_nothing_learned(config, scale) -> None:
+    """A step size so large that the run collapses is no error, but say so.
+
+    AdamW's steps are bounded by lr, so a huge lr never gives NaN: it drives the
+    learned scale exp(logit_scale) to 0, every logit with it, and the softmax to a
+    uniform guess. A run that learns starts the scale at 1/0.07 (CLIP) or 10
+    (SigLIP) and raises it.
+    """
+    if scale < 0.01:
+        _say("warning", f"the learned scale exp(logit_scale) ended at {scale:.2g}: every logit "
+                        "is about 0 and the model scores all captions alike, so the run "
+                        f"learned nothing; try a smaller --lr (it is {config.lr:g})")
 
 
 def _check_not_overwriting(args) -> None:

@@ -144,6 +144,16 @@ def test_overwrite_lets_out_replace_another_run(copy_of_run, capsys):
     assert tr.load_checkpoint(copy_of_run).epoch == 1 and copy_of_run.read_bytes() != before
 
 
+def test_a_run_that_learned_nothing_says_so_in_one_warning_line(capsys):
+    code, _, err = run_cli(["train", "--epochs", "1", "--quiet", "--lr", "1000"], capsys)
+    assert code == 0, err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("numclip: warning: the learned scale"), err
+    assert "learned nothing" in lines[0] and "smaller --lr (it is 1000)" in lines[0]
+    code, _, err = run_cli(["train", "--epochs", "1", "--quiet"], capsys)
+    assert code == 0 and err == ""
+
+
 def test_the_help_says_what_resume_does(capsys):
     code, out, _ = run_cli(["train", "--help"], capsys)
     assert code == 0
