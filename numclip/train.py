@@ -14,10 +14,10 @@ refused with a :class:`CheckpointError`, never half-loaded.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
-import numbers
 import os
 import re
 import stat
@@ -31,17 +31,16 @@ from numpy.lib import format as npy_format
 from tqdm.auto import tqdm
 
 from numclip import distributed as dist
-from numclip.backend import array_namespace, to_numpy
-from numclip.data import make_dataset
+from numclip.backend import array_namespace, as_bool, as_int, as_number, to_numpy
+from numclip.data import Dataset, make_dataset
 from numclip.model import LOSSES, TinyCLIP
 from numclip.optim import AdamW
-from numclip.report import evaluate
 from numclip.text import Vocabulary
 from numclip.threads import blas_threads_for
 
-__all__ = ["TrainConfig", "TrainState", "train", "make_splits", "check_output_path",
-           "save_checkpoint", "load_checkpoint", "CheckpointError", "TrainingDiverged",
-           "CHECKPOINT_SCHEMA", "blas_threads"]
+__all__ = ["TrainConfig", "TrainState", "train", "make_splits", "check_splits", "SPLITS",
+           "check_output_path", "save_checkpoint", "load_checkpoint", "CheckpointError",
+           "TrainingDiverged", "CHECKPOINT_SCHEMA", "blas_threads"]
 
 CHECKPOINT_FORMAT = "numclip-tiny-clip-v1"
 IMAGE_SIZE = 16  # make_splits draws 16 x 16 RGB images
@@ -57,27 +56,31 @@ MAX_SIZES = {
                         "not capacity"),
     "train_size": (100_000, "293 MiB of pixels, and the linear probe's (n, D) features"),
     "eval_size": (10_000, "recall@1 sorts an (n, n) similarity matrix, 0.8 GiB at 10,000"),
+    # not a size, but bounded too: a seed of 5,000 digits would train, then fail to be saved
+    "seed": (2**128 - 1, "NumPy's SeedSequence pools 128 bits: a larger seed adds no new run"),
 }
 
 
 def _integer(name: str, value, least: int) -> int:
-    """``value`` as an int in ``[least, MAX_SIZES[name]]``; a TypeError for a non-number."""
-    kind = "a non-negative integer" if least == 0 else "a positive integer"
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be {kind}, got {type(value).__name__} {value!r}")
-    if not isinstance(value, numbers.Integral) or value < least:
-        raise ValueError(f"{name} must be {kind}, got {value!r}")
+    """``value`` as an int (:func:`~numclip.backend.as_int`) in ``[least, MAX_SIZES[name]]``."""
+    value = as_int(value, name, least)
     most, why = MAX_SIZES.get(name, (None, ""))
     if most is not None and value > most:
-        raise ValueError(f"{name} must be at most {most:,} ({why}), got {value:,}")
-    return int(value)  # a NumPy integer becomes an int: the config must go into JSON
+        raise ValueError(f"{name} must be at most {most:,} ({why}), got {_shown(value)}")
+    return value  # a NumPy integer is now an int: the config must go into JSON
+
+
+def _shown(number: int) -> str:
+    """An int for a message: in full, or its number of digits where it would fill the line."""
+    if number < 10**30:
+        return f"{number:,}"
+    return f"a {math.floor(math.log10(number)) + 1}-digit number"  # str() refuses 4301 digits
 
 
 def _real(name: str, value, *, positive: bool) -> float:
+    """``value`` as a finite float (:func:`~numclip.backend.as_number`), > 0 or >= 0."""
     kind = "positive" if positive else "non-negative"
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a {kind} number, got {type(value).__name__} {value!r}")
-    value = float(value)
+    value = as_number(value, name)  # an int beyond a float's range is inf: refused here
     if not (math.isfinite(value) and (value > 0 or (not positive and value == 0))):
         raise ValueError(f"{name} must be {kind} and finite, got {value}")
     return value
@@ -115,6 +118,7 @@ class TrainConfig:
                             f"{type(self.loss).__name__} {self.loss!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        fix["loss"] = str(self.loss)  # np.str_("clip") is a str, but not one JSON needs
         for name, value in fix.items():
             object.__setattr__(self, name, value)  # frozen; the checked, converted values
         if self.batch_size < 2:
@@ -130,14 +134,61 @@ class TrainConfig:
 
 @dataclass
 class TrainState:
-    """A run in progress: what a checkpoint holds."""
+    """A run in progress: what a checkpoint holds.
+
+    Raises:
+        TypeError: a field of the wrong type, naming the field.
+        ValueError: parts that do not belong together (a vocabulary of another size than
+            the model's ``text_proj``, a history without one entry per epoch, ...).
+    """
 
     config: TrainConfig
-    model: TinyCLIP
+    model: TinyCLIP  # image_proj (P, D) with P = NUM_PIXELS and D = config.embed_dim
     optimizer: AdamW
-    vocab: Vocabulary
+    vocab: Vocabulary  # one row of the model's text_proj per word
     epoch: int = 0  # epochs completed
     history: dict = dataclasses.field(default_factory=lambda: {k: [] for k in HISTORY_KEYS})
+
+    def __post_init__(self):
+        for name, kind in (("config", TrainConfig), ("model", TinyCLIP), ("optimizer", AdamW),
+                           ("vocab", Vocabulary)):
+            value = getattr(self, name)
+            if not isinstance(value, kind):
+                raise TypeError(f"{name} must be a {kind.__module__}.{kind.__name__}, "
+                                f"got {type(value).__name__}")
+        self.epoch = as_int(self.epoch, "epoch", 0)
+        _check_history(self.history, self.epoch)
+        _check_model_fits(self.model, self.config, self.vocab)
+
+
+def _check_history(history, epoch: int) -> None:
+    """One list per name in HISTORY_KEYS, each with one entry per completed epoch."""
+    if not isinstance(history, dict):
+        raise TypeError(f"history must be a dict of lists under {', '.join(HISTORY_KEYS)}, "
+                        f"got {type(history).__name__}")
+    if set(history) != set(HISTORY_KEYS):
+        raise ValueError(f"history must hold exactly {', '.join(HISTORY_KEYS)}, got "
+                         f"{', '.join(map(repr, history)) or 'none'}")
+    for key in HISTORY_KEYS:
+        if not isinstance(history[key], list):
+            raise TypeError(f"history[{key!r}] must be a list, got {type(history[key]).__name__}")
+        if len(history[key]) != epoch:
+            raise ValueError(f"history[{key!r}] must hold one value per epoch ({epoch}), got "
+                             f"{len(history[key])}")
+
+
+def _check_model_fits(model: TinyCLIP, config: TrainConfig, vocab: Vocabulary) -> None:
+    image_shape = tuple(model.params["image_proj"].shape)
+    if image_shape != (NUM_PIXELS, config.embed_dim):
+        raise ValueError(f"model does not fit config: its image_proj has shape {image_shape}, "
+                         f"expected ({NUM_PIXELS}, {config.embed_dim}) (pixels, embed_dim)")
+    words = model.params["text_proj"].shape[0]
+    if words != len(vocab):
+        raise ValueError(f"model does not fit vocab: its text_proj has {words} rows, one per "
+                         f"word, but vocab has {len(vocab)} words")
+    if model.loss != config.loss:
+        raise ValueError(f"model computes the {model.loss!r} loss, but config.loss is "
+                         f"{config.loss!r}")
 
 
 HISTORY_KEYS = ("epoch", "loss", "scale", "accuracy", "zero_shot_seen", "zero_shot_heldout")
@@ -165,8 +216,17 @@ def blas_threads(config: TrainConfig):
     return blas_threads_for(config.batch_size * NUM_PIXELS * config.embed_dim)
 
 
+SPLITS = ("train", "seen", "heldout")  # the keys of what make_splits returns
+
+
 def make_splits(config: TrainConfig) -> dict:
-    """The training set and the two test sets (seen and held-out compositions)."""
+    """The training set and the two test sets (seen and held-out compositions).
+
+    Returns:
+        ``{"train": Dataset, "seen": Dataset, "heldout": Dataset}`` of
+        ``config.train_size``, ``config.eval_size`` and ``config.eval_size``
+        16 x 16 images.
+    """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     return {
@@ -177,6 +237,46 @@ def make_splits(config: TrainConfig) -> dict:
         "heldout": make_dataset(config.eval_size, seed=config.seed + 2,
                                 compositions="heldout", image_size=IMAGE_SIZE),
     }
+
+
+def check_splits(splits, config: TrainConfig | None = None) -> dict:
+    """Check that ``splits`` is what :func:`make_splits` returns, and return it.
+
+    ``splits`` must be a dict holding a :class:`~numclip.data.Dataset` of 16 x 16
+    images under each of :data:`SPLITS` (other keys are ignored); given ``config``,
+    the datasets must also have its sizes (``train_size``, ``eval_size``): the
+    checkpoint counts an epoch's steps from ``train_size``.
+
+    Raises:
+        TypeError: not a dict, or a split that is not a Dataset.
+        ValueError: a split missing, of other images, or of another size than ``config``'s.
+    """
+    if not isinstance(splits, dict):
+        raise TypeError(f"splits must be a dict of Datasets under {', '.join(SPLITS)} (what "
+                        f"make_splits returns), got {type(splits).__name__}")
+    missing = [key for key in SPLITS if key not in splits]
+    if missing:
+        raise ValueError(f"splits must hold the datasets {', '.join(map(repr, SPLITS))} (what "
+                         f"make_splits returns), missing {', '.join(map(repr, missing))}")
+    for key in SPLITS:
+        split = splits[key]
+        if not isinstance(split, Dataset):
+            raise TypeError(f"splits[{key!r}] must be a numclip.data.Dataset, "
+                            f"got {type(split).__name__}")
+        side = split.images.shape[1:3]
+        if side != (IMAGE_SIZE, IMAGE_SIZE):
+            raise ValueError(f"splits[{key!r}] must hold {IMAGE_SIZE}x{IMAGE_SIZE} images (as "
+                             f"make_splits draws them), got {side[0]}x{side[1]}")
+    if config is not None and not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig or None, got {type(config).__name__}")
+    if config is not None:
+        for key, field in (("train", "train_size"), ("seen", "eval_size"),
+                           ("heldout", "eval_size")):
+            if len(splits[key]) != getattr(config, field):
+                raise ValueError(f"splits[{key!r}] holds {len(splits[key])} images but "
+                                 f"config.{field} is {getattr(config, field)}; pass "
+                                 "make_splits(config)")
+    return splits
 
 
 def new_state(config: TrainConfig, train_set) -> TrainState:
@@ -204,7 +304,8 @@ def train(config: TrainConfig, *, resume: str | Path | None = None,
             before any work. When there is no epoch left to train, the resumed
             state is written there once, so that ``out`` always ends up holding the run.
         quiet: no progress bar (it is also off when stderr is not a terminal).
-        splits: the output of :func:`make_splits`, to avoid regenerating it.
+        splits: the output of :func:`make_splits` for ``config``, to avoid regenerating
+            it (checked with :func:`check_splits`).
         comm: an MPI communicator (:func:`numclip.distributed.world`) whose ranks
             share every batch (``docs/distributed.md``); None trains in one process.
             Every rank must call ``train`` with the same arguments; only rank 0
@@ -214,14 +315,21 @@ def train(config: TrainConfig, *, resume: str | Path | None = None,
         the final :class:`TrainState`.
 
     Raises:
+        TypeError: ``config``, ``quiet``, ``splits`` or ``comm`` of the wrong type.
         CheckpointError: ``resume`` is not a valid checkpoint of this run.
-        ValueError: the checkpoint has trained more than ``config.epochs`` epochs.
+        ValueError: the checkpoint has trained more than ``config.epochs`` epochs, or
+            ``splits`` is not :func:`make_splits`'s for ``config``.
         TrainingDiverged: the loss, a gradient or a parameter became NaN or
             infinite (the last checkpoint written is the last good epoch).
         OSError, ValueError: ``out`` cannot be written (see :func:`check_output_path`).
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    quiet = as_bool(quiet, "quiet")
+    if splits is not None:
+        check_splits(splits, config)
+    if comm is not None:
+        _check_comm(comm)
     out = None if out is None else check_output_path(out)  # fail now, not after an epoch
     rank = 0 if comm is None else comm.Get_rank()
     if comm is not None and config.loss != "clip":
@@ -255,6 +363,13 @@ def train(config: TrainConfig, *, resume: str | Path | None = None,
         if not (out.exists() and os.path.samefile(out, resume)):
             save_checkpoint(out, state)  # nothing was left to train; out still gets the run
     return state
+
+
+def _check_comm(comm) -> None:
+    # numclip.distributed asks for the same methods, but only once the first batch is cut
+    if not all(callable(getattr(comm, m, None)) for m in ("Get_rank", "Get_size", "Allreduce")):
+        raise TypeError("comm must be an MPI communicator (numclip.distributed.world() or "
+                        f"SingleProcessComm()) or None, got {type(comm).__name__}")
 
 
 def _train_epoch(state: TrainState, epoch: int, pixels, tokens, comm) -> tuple[float, float]:
@@ -303,6 +418,8 @@ def _in_batch_correct(model, pixels, tokens) -> int:
 
 def record(state: TrainState, *, loss: float, accuracy: float, splits: dict) -> None:
     """Append one epoch to the history, including zero-shot accuracy on both test splits."""
+    from numclip.report import evaluate  # here: the report builds on training, not under it
+
     zs = evaluate(state, splits, top_k=(1,))
     h = state.history
     h["epoch"].append(state.epoch)
@@ -426,37 +543,93 @@ def _checked_values(key: str, array: np.ndarray) -> np.ndarray:
 def check_output_path(path: str | os.PathLike) -> Path:
     """Check that a checkpoint can be written to ``path`` before any work is done.
 
+    The check is the real thing: it creates and removes the temporary file
+    ``.<name>.tmp`` that :func:`save_checkpoint` writes first, so a folder that
+    refuses files (read-only, ``/proc``, a full disk's quota) fails now, not after
+    an epoch of training.
+
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
 
     Raises:
         TypeError: ``path`` is not a str or path.
-        ValueError: ``path`` is the empty string.
+        ValueError: ``path`` is the empty string, holds a NUL character, or exists
+            and is not a regular file.
         IsADirectoryError: ``path`` is a directory.
         FileNotFoundError: its folder does not exist.
         NotADirectoryError: what should be its folder is a file.
-        PermissionError: its folder is not writable.
+        OSError: no file can be created in its folder (PermissionError where it
+            is not writable); the message names ``path`` and the folder.
     """
-    if not isinstance(path, str | os.PathLike):
-        raise TypeError(f"checkpoint path must be a str or a path, got {type(path).__name__}")
-    if path == "":
+    path = _output_path(path)
+    tmp = _temp_file(path)
+    try:
+        tmp.unlink(missing_ok=True)  # left by a killed save; save_checkpoint removes it too
+        tmp.open("xb").close()
+        tmp.unlink()
+    except OSError as err:
+        raise _os_error(err, f"cannot write checkpoint {path}: no file can be created in "
+                             f"folder {path.parent} ({_reason(err)})") from None
+    return path
+
+
+def _output_path(path) -> Path:
+    """``path`` as a Path, after the checks that need no file to be created."""
+    text = _path_text(path, "checkpoint path", ValueError)
+    if text == "":
         raise ValueError("checkpoint path is empty; name a file such as run.npz")
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"cannot write checkpoint {path}: it is a directory; name a "
-                                f"file in it, such as {path / 'run.npz'}")
-    if path.exists() and not path.is_file():
-        raise ValueError(f"cannot write checkpoint {path}: it exists and is not a regular file")
-    folder = next(p for p in (path.parent, *path.parent.parents) if p.exists() or p == p.parent)
-    if not folder.is_dir():
-        raise NotADirectoryError(f"cannot write checkpoint {path}: {folder} is a file, "
-                                 "not a folder")
+    path = Path(text)
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(f"cannot write checkpoint {path}: it is a directory; name "
+                                    f"a file in it, such as {path / 'run.npz'}")
+        if path.exists() and not path.is_file():
+            raise ValueError(f"cannot write checkpoint {path}: it exists and is not a regular "
+                             "file")
+        folder = next(p for p in (path.parent, *path.parent.parents)
+                      if p.exists() or p == p.parent)
+        if not folder.is_dir():
+            raise NotADirectoryError(f"cannot write checkpoint {path}: {folder} is a file, "
+                                     "not a folder")
+    except OSError as err:
+        if err.errno is None:  # one of the errors just above, already worded
+            raise
+        raise _os_error(err, f"cannot write checkpoint {path} ({_reason(err)})") from None
     if folder != path.parent:
         raise FileNotFoundError(f"cannot write checkpoint {path}: folder {path.parent} "
                                 "does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise PermissionError(f"cannot write checkpoint {path}: folder {folder} is not writable")
     return path
+
+
+def _path_text(path, what: str, error: type[ValueError]) -> str:
+    """``path`` (a str or an os.PathLike) as a str that a file name can be."""
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"{what} must be a str or a path, got {type(path).__name__}")
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be a str or a path, got a {type(path).__name__} that "
+                        f"names a file in {type(text).__name__}")
+    if "\0" in text:
+        raise error(f"{what} {text!r} contains a NUL character (\\0), which no file name "
+                    "can hold")
+    return text
+
+
+def _temp_file(path: Path) -> Path:
+    """Where :func:`save_checkpoint` writes before the rename: ``.<name>.tmp`` beside it."""
+    return path.with_name(f".{path.name}.tmp")
+
+
+def _reason(err: OSError) -> str:
+    return err.strerror or _one_line(err)
+
+
+def _os_error(err: OSError, message: str) -> OSError:
+    """An error of ``err``'s kind (PermissionError, ...) and errno, with ``message``."""
+    kind = type(err) if type(err).__module__ == "builtins" else OSError
+    new = kind(message)
+    new.errno = err.errno  # without strerror, str(new) stays the message
+    return new
 
 
 def save_checkpoint(path: str | os.PathLike, state: TrainState) -> None:
@@ -470,17 +643,18 @@ def save_checkpoint(path: str | os.PathLike, state: TrainState) -> None:
     Raises:
         CheckpointError: ``state`` does not fit :data:`CHECKPOINT_SCHEMA` (for example
             NaN parameters); nothing is written.
-        OSError, ValueError: ``path`` cannot be written (see :func:`check_output_path`).
+        OSError, ValueError: ``path`` cannot be written (see :func:`check_output_path`);
+            the message names ``path``, and the file there, if any, is unchanged.
     """
-    path = check_output_path(path)
+    path = _output_path(path)
     arrays = _to_arrays(state)
     try:
         _check_arrays(arrays)
     except ValueError as err:
         raise CheckpointError(f"cannot write checkpoint {path}: {err}") from None
-    tmp = path.with_name(f".{path.name}.tmp")
-    _remove_stale_temp_files(path)
+    tmp = _temp_file(path)
     try:
+        _remove_stale_temp_files(path)
         tmp.unlink(missing_ok=True)  # left by a save that was killed; "xb" never follows it
         with open(tmp, "xb") as f:  # open(), not mkstemp: the mode the umask gives, not 0600
             np.savez(f, **arrays)
@@ -489,8 +663,12 @@ def save_checkpoint(path: str | os.PathLike, state: TrainState) -> None:
         if path.is_file():
             os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
         os.replace(tmp, path)  # atomic on POSIX and Windows
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError):  # its own message names only the temporary file
+            raise _os_error(err, f"cannot write checkpoint {path} ({_reason(err)}); the file "
+                                 "there, if any, is unchanged") from None
         raise
 
 
@@ -577,18 +755,24 @@ def load_checkpoint(path: str | os.PathLike, expect: TrainConfig | None = None) 
             but ``epochs`` (the number of epochs to train up to).
 
     Raises:
+        TypeError: ``path`` is not a str or path, or ``expect`` not a TrainConfig.
         CheckpointError: a missing, unreadable, truncated, corrupt, invalid or
-            mismatched file, in one line that names the file and the problem.
+            mismatched file (or a path no file can have: empty, or with a NUL
+            character), in one line that names the file and the problem.
     """
-    if not isinstance(path, str | os.PathLike):
-        raise TypeError(f"checkpoint path must be a str or a path, got {type(path).__name__}")
-    if path == "":
+    if expect is not None and not isinstance(expect, TrainConfig):
+        raise TypeError(f"expect must be a TrainConfig or None, got {type(expect).__name__}")
+    text = _path_text(path, "checkpoint path", CheckpointError)
+    if text == "":
         raise CheckpointError("checkpoint path is empty; name a .npz file")
-    path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(f"checkpoint {path} is a directory, not a file")
-    if not path.exists():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+    path = Path(text)
+    try:
+        if path.is_dir():
+            raise CheckpointError(f"checkpoint {path} is a directory, not a file")
+        if not path.exists():
+            raise CheckpointError(f"checkpoint {path} does not exist")
+    except OSError as err:  # a folder on the way that cannot be searched
+        raise CheckpointError(f"checkpoint {path} cannot be read ({_reason(err)})") from None
     try:
         config, arrays = _read_checkpoint(path)
         state = _state_from_arrays(config, arrays)

@@ -6,6 +6,7 @@ run that was saved: nothing in between, and no other exception.
 """
 
 import io
+import json
 import random
 import tracemalloc
 import zipfile
@@ -229,7 +230,11 @@ def test_non_finite_numbers_are_refused_wherever_they_are(saved, tmp_path, bad):
     ("vocab.vocab_words", np.array([], dtype="U3"), "holds 0 words"),
     ("config", "{not json", "its config is not a valid TrainConfig"),
     ("config", '["a list"]', "its config is not a valid TrainConfig"),
-    ("config", '{"lr": "a"}', "lr must be a positive number"),
+    ("config", '{"lr": "a"}', "lr must be a real number"),
+    # an int beyond a float's range: OverflowError, reported as a "corrupt" file
+    ("config", json.dumps({"lr": 10**400}), "its config is not a valid TrainConfig (lr must "
+                                            "be positive and finite, got inf)"),
+    ("config", json.dumps({"seed": 2**128}), "seed must be at most"),
     ("config", '{"seed": 1, "colour": "red"}', "unexpected keyword argument 'colour'"),
     ("format", "numclip-tiny-clip-v0", "is not a numclip checkpoint (format"),
 ])

@@ -1,16 +1,23 @@
 import dataclasses
+import errno
 import json
 import os
 import re
 import stat
 import warnings
 import zipfile
+from fractions import Fraction
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from numclip import train as tr
+from numclip.data import make_dataset
+from numclip.model import TinyCLIP
+from numclip.optim import AdamW
+from numclip.text import Vocabulary
 from numclip.train import CheckpointError, TrainConfig, TrainingDiverged
 
 SMALL = TrainConfig(epochs=2, batch_size=64, embed_dim=8, train_size=384, eval_size=80)
@@ -156,12 +163,28 @@ def test_saving_into_a_missing_folder_is_a_clear_error(splits, tmp_path):
         tr.save_checkpoint(tmp_path / "no" / "such" / "dir.npz", run(splits, epochs=1))
 
 
+class PathLike:
+    """A path type of one's own: what os.fspath accepts (it may answer in bytes)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __fspath__(self):
+        return self.path if isinstance(self.path, bytes) else str(self.path)
+
+
 @pytest.fixture
 def places(tmp_path):
-    """A folder, a plain file in it, and a text file that is no checkpoint."""
+    """A folder, a plain file in it, a text file that is no checkpoint, the parts of a
+    fresh TrainState of SMALL (a vocabulary of 5 words), and splits of 8 images."""
     (tmp_path / "afile").write_text("not a folder")
     (tmp_path / "README.md").write_text("# numclip\n")
-    return SimpleNamespace(dir=tmp_path, file=tmp_path / "afile", text=tmp_path / "README.md")
+    vocab = Vocabulary.build(["a red circle", "blue"])
+    parts = (SMALL, TinyCLIP.create(768, len(vocab), 8), AdamW(), vocab)
+    eight = make_dataset(8, seed=0)  # numclip.data's, not the one the table test stubs
+    return SimpleNamespace(dir=tmp_path, file=tmp_path / "afile", text=tmp_path / "README.md",
+                           parts=parts, splits={"train": eight, "seen": eight, "heldout": eight},
+                           big=make_dataset(8, seed=0, image_size=20))
 
 
 def config(**kwargs):
@@ -171,23 +194,37 @@ def config(**kwargs):
 # The module's bad-input table: (public name, call given `places`, error type, words the
 # message must contain).
 BAD_INPUT = [
-    ("TrainConfig", config(epochs=0), ValueError, ["epochs must be a positive integer"]),
+    ("TrainConfig", config(epochs=0), ValueError, ["epochs must be at least 1", "got 0"]),
     ("TrainConfig", config(epochs="3"), TypeError, ["epochs", "got str '3'"]),
     ("TrainConfig", config(epochs=True), TypeError, ["epochs", "bool"]),
     ("TrainConfig", config(epochs=10**7), ValueError, ["epochs must be at most 1,000,000"]),
+    ("TrainConfig", config(epochs=np.True_), TypeError, ["epochs must be an int", "bool"]),
+    # a number too long for a message is counted, not printed (str() refuses 4301 digits)
+    ("TrainConfig", config(epochs=10**400), ValueError,
+     ["epochs must be at most 1,000,000", "got a 401-digit number"]),
+    ("TrainConfig", config(epochs=10**5000), ValueError, ["got a 5001-digit number"]),
     ("TrainConfig", config(batch_size=1), ValueError, ["batch_size must be at least 2"]),
     ("TrainConfig", config(batch_size=1000, train_size=500), ValueError,
      ["must not exceed train_size"]),
     ("TrainConfig", config(batch_size=16384, train_size=20000), ValueError,
      ["batch_size must be at most 8,192", "(B, B)"]),
     ("TrainConfig", config(batch_size=None), TypeError, ["batch_size", "NoneType"]),
-    ("TrainConfig", config(embed_dim=2.5), ValueError, ["embed_dim must be a positive integer"]),
+    ("TrainConfig", config(embed_dim=2.5), TypeError, ["embed_dim must be an int", "float 2.5"]),
     ("TrainConfig", config(embed_dim=10**9), ValueError,
      ["embed_dim must be at most 1,024", "got 1,000,000,000"]),
     ("TrainConfig", config(train_size=10**7), ValueError, ["train_size must be at most 100,000"]),
     ("TrainConfig", config(eval_size=10**6), ValueError, ["eval_size must be at most 10,000"]),
     ("TrainConfig", config(eval_size=[5]), TypeError, ["eval_size", "list"]),
-    ("TrainConfig", config(lr="a"), TypeError, ["lr must be a positive number", "str 'a'"]),
+    ("TrainConfig", config(lr="a"), TypeError, ["lr must be a real number", "str 'a'"]),
+    ("TrainConfig", config(lr=1j), TypeError, ["lr must be a real number", "complex"]),
+    ("TrainConfig", config(lr=np.array([1e-3])), TypeError, ["lr must be a real number",
+                                                            "ndarray"]),
+    # ints beyond a float's range: OverflowError from float()
+    ("TrainConfig", config(lr=10**400), ValueError, ["lr must be positive and finite", "inf"]),
+    ("TrainConfig", config(weight_decay=10**400), ValueError,
+     ["weight_decay must be non-negative and finite", "inf"]),
+    ("TrainConfig", config(weight_decay=-10**400), ValueError,
+     ["weight_decay must be non-negative and finite", "-inf"]),
     ("TrainConfig", config(lr=True), TypeError, ["lr", "bool"]),
     ("TrainConfig", config(lr=-1.0), ValueError, ["lr must be positive"]),
     ("TrainConfig", config(lr=float("inf")), ValueError, ["lr must be positive and finite"]),
@@ -196,20 +233,74 @@ BAD_INPUT = [
     ("TrainConfig", config(weight_decay="x"), TypeError, ["weight_decay", "str"]),
     ("TrainConfig", config(weight_decay=float("nan")), ValueError,
      ["weight_decay must be non-negative"]),
-    ("TrainConfig", config(seed=-1), ValueError, ["seed must be a non-negative integer", "-1"]),
-    ("TrainConfig", config(seed=1.5), ValueError, ["seed must be a non-negative integer"]),
+    ("TrainConfig", config(seed=-1), ValueError, ["seed must be at least 0", "-1"]),
+    ("TrainConfig", config(seed=1.5), TypeError, ["seed must be an int", "1.5"]),
+    # a seed of 5,000 digits trained, then failed to be saved as the config's JSON
+    ("TrainConfig", config(seed=2**128), ValueError, ["seed must be at most", "128 bits"]),
     ("TrainConfig", config(seed="0"), TypeError, ["seed", "str"]),
     ("TrainConfig", config(loss="hinge"), ValueError, ["loss must be one of", "'hinge'"]),
     ("TrainConfig", config(loss=3), TypeError, ["loss must be a str", "int 3"]),
+    ("TrainState", lambda p: tr.TrainState(None, *p.parts[1:]), TypeError,
+     ["config must be a numclip.train.TrainConfig", "NoneType"]),
+    ("TrainState", lambda p: tr.TrainState(SMALL, "model", *p.parts[2:]), TypeError,
+     ["model must be a numclip.model.TinyCLIP", "str"]),
+    ("TrainState", lambda p: tr.TrainState(*p.parts[:2], {}, p.parts[3]), TypeError,
+     ["optimizer must be a numclip.optim.AdamW", "dict"]),
+    ("TrainState", lambda p: tr.TrainState(*p.parts[:3], ["red", "circle"]), TypeError,
+     ["vocab must be a numclip.text.Vocabulary", "list"]),
+    ("TrainState", lambda p: tr.TrainState(*p.parts, epoch=-1), ValueError,
+     ["epoch must be at least 0", "-1"]),
+    ("TrainState", lambda p: tr.TrainState(*p.parts, epoch=1.0), TypeError,
+     ["epoch must be an int", "float"]),
+    ("TrainState", lambda p: tr.TrainState(*p.parts, epoch=1), ValueError,
+     ["history['epoch'] must hold one value per epoch (1), got 0"]),
+    ("TrainState", lambda p: tr.TrainState(*p.parts, history=None), TypeError,
+     ["history must be a dict of lists", "NoneType"]),
+    ("TrainState", lambda p: tr.TrainState(*p.parts, history={"loss": []}), ValueError,
+     ["history must hold exactly epoch, loss, scale", "got 'loss'"]),
+    ("TrainState", lambda p: tr.TrainState(*p.parts, history={k: () for k in tr.HISTORY_KEYS}),
+     TypeError, ["history['epoch'] must be a list", "tuple"]),
+    ("TrainState", lambda p: tr.TrainState(SMALL, TinyCLIP.create(768, len(p.parts[3]), 16),
+                                           *p.parts[2:]), ValueError,
+     ["model does not fit config", "image_proj has shape (768, 16)", "expected (768, 8)"]),
+    ("TrainState", lambda p: tr.TrainState(SMALL, TinyCLIP.create(768, 3, 8), *p.parts[2:]),
+     ValueError, ["model does not fit vocab", "text_proj has 3 rows", "vocab has 5 words"]),
+    ("TrainState", lambda p: tr.TrainState(SMALL, TinyCLIP.create(768, 5, 8, loss="siglip"),
+                                           *p.parts[2:]), ValueError,
+     ["model computes the 'siglip' loss, but config.loss is 'clip'"]),
     ("make_splits", lambda p: tr.make_splits({"train_size": 10}), TypeError,
      ["config must be a TrainConfig", "dict"]),
     ("train", lambda p: tr.train("fast"), TypeError, ["config must be a TrainConfig", "str"]),
+    ("train", lambda p: tr.train(SMALL, quiet="no"), TypeError,
+     ["quiet must be True or False", "str"]),
+    ("train", lambda p: tr.train(SMALL, splits={}), ValueError,
+     ["splits must hold the datasets 'train', 'seen', 'heldout'", "make_splits"]),
+    ("train", lambda p: tr.train(SMALL, splits=3), TypeError, ["splits must be a dict", "int"]),
+    # another config's data: the checkpoint would count other steps than train_size gives
+    ("train", lambda p: tr.train(SMALL, splits=p.splits), ValueError,
+     ["splits['train'] holds 8 images but config.train_size is 384", "make_splits(config)"]),
+    ("train", lambda p: tr.train(SMALL, comm=3), TypeError,
+     ["comm must be an MPI communicator", "int"]),
+    ("train", lambda p: tr.train(SMALL, out="run\0.npz"), ValueError,
+     ["contains a NUL character"]),
     ("train", lambda p: tr.train(SMALL, out=""), ValueError, ["checkpoint path is empty"]),
     ("train", lambda p: tr.train(SMALL, out=p.dir), IsADirectoryError, ["is a directory"]),
     ("train", lambda p: tr.train(SMALL, out=p.file / "x.npz"), NotADirectoryError,
      ["afile is a file, not a folder"]),
     ("train", lambda p: tr.train(SMALL, resume=p.dir / "none.npz"), CheckpointError,
      ["none.npz does not exist"]),
+    ("check_splits", lambda p: tr.check_splits(None), TypeError,
+     ["splits must be a dict of Datasets under train, seen, heldout", "NoneType"]),
+    ("check_splits", lambda p: tr.check_splits({"train": p.splits["train"]}), ValueError,
+     ["splits must hold", "missing 'seen', 'heldout'"]),
+    ("check_splits", lambda p: tr.check_splits(dict(p.splits, seen=p.splits["seen"].images)),
+     TypeError, ["splits['seen'] must be a numclip.data.Dataset", "ndarray"]),
+    ("check_splits", lambda p: tr.check_splits(dict(p.splits, heldout=p.big)), ValueError,
+     ["splits['heldout'] must hold 16x16 images", "got 20x20"]),
+    ("check_splits", lambda p: tr.check_splits(p.splits, {"train_size": 8}), TypeError,
+     ["config must be a TrainConfig or None", "dict"]),
+    ("check_splits", lambda p: tr.check_splits(p.splits, SMALL), ValueError,
+     ["splits['train'] holds 8 images but config.train_size is 384"]),
     ("blas_threads", lambda p: tr.blas_threads({"batch_size": 256}), TypeError,
      ["config must be a TrainConfig", "dict"]),
     ("check_output_path", lambda p: tr.check_output_path(3), TypeError, ["str or a path", "int"]),
@@ -219,10 +310,19 @@ BAD_INPUT = [
      FileNotFoundError, ["folder", "does not exist"]),
     ("check_output_path", lambda p: tr.check_output_path("/dev/null"), ValueError,
      ["not a regular file"]),
+    ("check_output_path", lambda p: tr.check_output_path(b"run.npz"), TypeError,
+     ["checkpoint path must be a str or a path", "bytes"]),
+    ("check_output_path", lambda p: tr.check_output_path(PathLike(b"run.npz")), TypeError,
+     ["checkpoint path must be a str or a path", "names a file in bytes"]),
+    # the folder "a" of "a\0b" does not exist either, but that is not what is wrong
+    ("check_output_path", lambda p: tr.check_output_path(p.dir / "a\0b.npz"), ValueError,
+     ["checkpoint path", "contains a NUL character"]),
     ("save_checkpoint", lambda p: tr.save_checkpoint(p.dir / "x.npz", "state"), TypeError,
      ["state must be a TrainState", "str"]),
     ("save_checkpoint", lambda p: tr.save_checkpoint(p.dir, "state"), IsADirectoryError,
      ["is a directory"]),
+    ("save_checkpoint", lambda p: tr.save_checkpoint("x\0.npz", "state"), ValueError,
+     ["contains a NUL character"]),
     ("load_checkpoint", lambda p: tr.load_checkpoint(None), TypeError, ["str or a path"]),
     ("load_checkpoint", lambda p: tr.load_checkpoint(""), CheckpointError, ["path is empty"]),
     ("load_checkpoint", lambda p: tr.load_checkpoint(p.dir), CheckpointError,
@@ -231,9 +331,15 @@ BAD_INPUT = [
      ["README.md is not a numclip checkpoint", "not an .npz file"]),
     ("load_checkpoint", lambda p: tr.load_checkpoint(p.dir / "gone.npz"), CheckpointError,
      ["gone.npz does not exist"]),
+    ("load_checkpoint", lambda p: tr.load_checkpoint("a\0b"), CheckpointError,
+     ["checkpoint path 'a\\x00b' contains a NUL character"]),
+    ("load_checkpoint", lambda p: tr.load_checkpoint(b"run.npz"), TypeError,
+     ["checkpoint path must be a str or a path", "bytes"]),
+    ("load_checkpoint", lambda p: tr.load_checkpoint(p.text, expect=3), TypeError,
+     ["expect must be a TrainConfig or None", "int"]),
 ]
 NO_BAD_INPUT = {  # public names that take no input to check
-    "TrainState": "a plain record of a run; train and load_checkpoint build it",
+    "SPLITS": "the names of the splits (a tuple)",
     "CheckpointError": "an exception", "TrainingDiverged": "an exception",
     "CHECKPOINT_SCHEMA": "a table (tests/test_checkpoint.py checks files against it)",
 }
@@ -260,10 +366,13 @@ def test_every_public_name_has_bad_input_rows():
 def test_unusual_but_valid_config_values_are_accepted_as_python_numbers(tmp_path):
     config = TrainConfig(epochs=np.int64(2), batch_size=np.int32(64), embed_dim=8,
                          lr=np.float32(0.5), weight_decay=0, train_size=384, eval_size=80,
-                         seed=np.uint8(3))
+                         seed=np.uint8(3), loss=np.str_("siglip"))
     assert type(config.epochs) is int and type(config.seed) is int
     assert type(config.lr) is float and type(config.weight_decay) is float
+    assert type(config.loss) is str and config.loss == "siglip"
     assert json.loads(json.dumps(dataclasses.asdict(config)))["seed"] == 3
+    assert TrainConfig(lr=Fraction(1, 1000)).lr == 0.001
+    assert TrainConfig(seed=2**128 - 1).seed == 2**128 - 1  # the largest seed still counts
 
 
 def test_checkpoint_is_a_plain_npz(splits, tmp_path):
@@ -319,6 +428,90 @@ def test_a_state_that_breaks_the_schema_is_not_written(splits, tmp_path):
     with pytest.raises(CheckpointError, match=r"param\.text_proj must hold finite numbers"):
         tr.save_checkpoint(path, state)
     assert list(tmp_path.iterdir()) == []
+
+
+def unwritable_folder(tmp_path) -> Path:
+    """A folder in which no file can be created: a read-only one, or /proc for root (whom
+    chmod does not stop); skip where neither can be set up."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    for candidate in (folder, Path("/proc")):
+        try:
+            (candidate / ".probe").open("xb").close()
+        except OSError:
+            return candidate
+        (candidate / ".probe").unlink()
+    pytest.skip("no folder here refuses new files (root without /proc)")
+
+
+def test_a_folder_that_refuses_files_fails_before_training(tmp_path, monkeypatch):
+    """os.access says yes to root everywhere, /proc included: only creating a file tells."""
+    path = unwritable_folder(tmp_path) / "run.npz"
+    with pytest.raises(OSError) as info:
+        tr.check_output_path(path)
+    message = str(info.value)
+    assert message.startswith(f"cannot write checkpoint {path}: no file can be created in "
+                              f"folder {path.parent} ("), message
+    assert ".run.npz.tmp" not in message and "\n" not in message
+    monkeypatch.setattr(tr, "make_splits", lambda config: pytest.fail("trained anyway"))
+    with pytest.raises(OSError, match="no file can be created"):
+        tr.train(SMALL, out=path, quiet=True)
+
+
+def test_saving_into_a_folder_that_refuses_files_names_the_checkpoint(splits, tmp_path):
+    state = run(splits, epochs=1)
+    path = unwritable_folder(tmp_path) / "run.npz"
+    with pytest.raises(OSError) as info:
+        tr.save_checkpoint(path, state)
+    assert str(info.value).startswith(f"cannot write checkpoint {path} ("), info.value
+
+
+def test_a_failed_write_names_the_checkpoint_and_keeps_the_old_one(splits, tmp_path,
+                                                                   monkeypatch):
+    state, path = run(splits, epochs=1), tmp_path / "run.npz"
+    tr.save_checkpoint(path, state)
+    before = path.read_bytes()
+
+    def disk_full(file, **arrays):
+        file.write(b"half a checkpoint")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(np, "savez", disk_full)
+    with pytest.raises(OSError) as info:
+        tr.save_checkpoint(path, state)
+    assert str(info.value) == (f"cannot write checkpoint {path} (No space left on device); "
+                               "the file there, if any, is unchanged")
+    assert info.value.errno == errno.ENOSPC
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run.npz"]
+
+
+def test_checking_an_output_path_leaves_nothing_behind(tmp_path):
+    (tmp_path / ".run.npz.tmp").write_bytes(b"half a checkpoint: the save was killed")
+    assert tr.check_output_path(str(tmp_path / "run.npz")) == tmp_path / "run.npz"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_checkpoint_path_may_be_any_path_like(splits, tmp_path):
+    state = run(splits, epochs=1)
+    tr.save_checkpoint(PathLike(tmp_path / "run.npz"), state)
+    assert_same_params(tr.load_checkpoint(PathLike(tmp_path / "run.npz")), state)
+    assert tr.check_output_path(PathLike(tmp_path / "run.npz")) == tmp_path / "run.npz"
+
+
+def test_splits_of_the_config_are_accepted_and_returned(splits):
+    assert tr.check_splits(splits, SMALL) is splits
+    assert tr.check_splits(dict(splits, extra="ignored")) is not None
+    assert tr.check_splits(splits, dataclasses.replace(SMALL, epochs=9, lr=0.1)) is splits
+
+
+def test_a_state_is_checked_whenever_it_is_built(splits):
+    state = run(splits, epochs=1)
+    assert dataclasses.replace(state).epoch == 1  # a trained state passes its own checks
+    wrong = re.escape("history['epoch'] must hold one value per epoch (2), got 1")
+    with pytest.raises(ValueError, match=wrong):
+        dataclasses.replace(state, epoch=2)
 
 
 # ----------------------------------------------------------------------------- resuming
