@@ -8,6 +8,7 @@ CuPy and a GPU are present.
 import importlib
 import inspect
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -138,6 +139,21 @@ def public_callables(module):
         if callable(obj):
             names.add(name)
     return names
+
+
+def unwritable_folder(tmp_path) -> Path:
+    """A folder in which no file can be created: a read-only one, or /proc for root (whom
+    chmod does not stop); skip where neither can be set up."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    for candidate in (folder, Path("/proc")):
+        try:
+            (candidate / ".probe").open("xb").close()
+        except OSError:
+            return candidate
+        (candidate / ".probe").unlink()
+    pytest.skip("no folder here refuses new files (root without /proc)")
 
 
 # ------------------------------------------------------------- derived bounds of clip_loss

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import public_callables
+from conftest import public_callables, unwritable_folder
 
 from numclip import report
 from numclip import train as tr
@@ -221,17 +221,3 @@ def test_an_unwritable_plots_folder_fails_before_any_figure_is_drawn(run, tmp_pa
         report.write_plots(run.state, run.splits, folder, run.initial)
     assert f"cannot write the figures into folder {folder}" in str(info.value)
 
-
-def unwritable_folder(tmp_path) -> Path:
-    """A folder in which no file can be created: a read-only one, or /proc for root (whom
-    chmod does not stop); skip where neither can be set up."""
-    folder = tmp_path / "read-only"
-    folder.mkdir()
-    folder.chmod(0o555)
-    for candidate in (folder, Path("/proc")):
-        try:
-            (candidate / ".probe").open("xb").close()
-        except OSError:
-            return candidate
-        (candidate / ".probe").unlink()
-    pytest.skip("no folder here refuses new files (root without /proc)")

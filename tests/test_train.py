@@ -7,11 +7,11 @@ import stat
 import warnings
 import zipfile
 from fractions import Fraction
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import unwritable_folder
 
 from numclip import train as tr
 from numclip.data import make_dataset
@@ -428,21 +428,6 @@ def test_a_state_that_breaks_the_schema_is_not_written(splits, tmp_path):
     with pytest.raises(CheckpointError, match=r"param\.text_proj must hold finite numbers"):
         tr.save_checkpoint(path, state)
     assert list(tmp_path.iterdir()) == []
-
-
-def unwritable_folder(tmp_path) -> Path:
-    """A folder in which no file can be created: a read-only one, or /proc for root (whom
-    chmod does not stop); skip where neither can be set up."""
-    folder = tmp_path / "read-only"
-    folder.mkdir()
-    folder.chmod(0o555)
-    for candidate in (folder, Path("/proc")):
-        try:
-            (candidate / ".probe").open("xb").close()
-        except OSError:
-            return candidate
-        (candidate / ".probe").unlink()
-    pytest.skip("no folder here refuses new files (root without /proc)")
 
 
 def test_a_folder_that_refuses_files_fails_before_training(tmp_path, monkeypatch):
