@@ -43,7 +43,7 @@ from numclip.similarity import logit_matrix, logit_matrix_backward
 __all__ = [
     "world", "SingleProcessComm", "abort_on_error", "shard_rows",
     "gather_rows", "gather_rows_backward", "allreduce_sum", "allreduce_mean",
-    "local_clip_loss", "distributed_loss_and_grads",
+    "local_clip_loss", "distributed_loss_and_grads", "check_comm",
 ]
 
 INSTALL_HINT = "pip install 'numclip[mpi]' (mpi4py and the mpich MPI library)"
@@ -94,7 +94,7 @@ def abort_on_error(comm):
     others wait forever in their next collective.  With one rank, the
     exception propagates unchanged.
     """
-    _check_comm(comm)
+    check_comm(comm)
     try:
         yield
     except Exception as err:
@@ -115,7 +115,7 @@ def shard_rows(batch, comm):
     Returns:
         the ``B / R`` rows of rank ``r``.
     """
-    rank, size = _check_comm(comm)
+    rank, size = check_comm(comm)
     if isinstance(batch, list | tuple):
         b = len(batch)
     elif len(getattr(batch, "shape", ())) >= 1:
@@ -147,7 +147,7 @@ def gather_rows(x, comm):
         ``(R n, D)`` array in ``x``'s library and dtype; rows ``[r n, (r+1) n)`` are rank r's.
     """
     x = as_matrix(x, "x")
-    _check_comm(comm)
+    check_comm(comm)
     xp = array_namespace(x)
     host = _host(x)  # (n, D) contiguous NumPy
     _check_same_shape_everywhere(host, comm)
@@ -175,7 +175,7 @@ def gather_rows_backward(dgathered, comm):
     """
     dgathered = as_matrix(dgathered, "dgathered")
     xp = array_namespace(dgathered)
-    _, size = _check_comm(comm)
+    _, size = check_comm(comm)
     if dgathered.shape[0] % size:
         raise ValueError(f"dgathered must have a multiple of {size} rows (one block per "
                          f"rank), got shape {tuple(dgathered.shape)}")
@@ -195,7 +195,7 @@ def allreduce_sum(arrays: dict, comm) -> dict:
     Returns:
         a dict with the same keys, each value of the type, shape and dtype given.
     """
-    _check_comm(comm)
+    check_comm(comm)
     if not isinstance(arrays, Mapping):
         raise TypeError(f"arrays must be a dict of name -> array, got {type(arrays).__name__}")
     for key, value in arrays.items():
@@ -207,7 +207,7 @@ def allreduce_sum(arrays: dict, comm) -> dict:
 def allreduce_mean(arrays: dict, comm) -> dict:
     """Average each value over all ranks: :func:`allreduce_sum` divided by the rank count."""
     summed = allreduce_sum(arrays, comm)
-    _, size = _check_comm(comm)
+    _, size = check_comm(comm)
     return {k: v / size for k, v in summed.items()}
 
 
@@ -246,7 +246,7 @@ def local_clip_loss(image_embeds, text_embeds, logit_scale, comm, *, normalize: 
     image_embeds, text_embeds = as_embedding_pair(image_embeds, text_embeds, paired=True)
     normalize = as_bool(normalize, "normalize")  # NumPy's bools count, as in clip_loss
     xp = array_namespace(image_embeds, text_embeds)
-    rank, size = _check_comm(comm)
+    rank, size = check_comm(comm)
     n = image_embeds.shape[0]
     if normalize:
         image_embeds, image_cache = l2_normalize(image_embeds)
@@ -308,8 +308,12 @@ def distributed_loss_and_grads(model, pixels, token_features, comm):
 
 # ----------------------------------------------------------------------------- helpers
 
-def _check_comm(comm) -> tuple[int, int]:
-    """(rank, size) of ``comm``, or a TypeError saying what a communicator is."""
+def check_comm(comm) -> tuple[int, int]:
+    """``(rank, size)`` of ``comm``, or a TypeError saying what a communicator is.
+
+    Anything with mpi4py's ``Get_rank``, ``Get_size`` and buffer collectives counts
+    (:func:`world`, :class:`SingleProcessComm`, a test's own).
+    """
     if not all(callable(getattr(comm, m, None)) for m in ("Get_rank", "Get_size", "Allreduce")):
         raise TypeError("comm must be an MPI communicator (numclip.distributed.world() or "
                         f"SingleProcessComm()), got {type(comm).__name__}")

@@ -329,7 +329,7 @@ def train(config: TrainConfig, *, resume: str | Path | None = None,
     if splits is not None:
         check_splits(splits, config)
     if comm is not None:
-        _check_comm(comm)
+        dist.check_comm(comm)
     out = None if out is None else check_output_path(out)  # fail now, not after an epoch
     rank = 0 if comm is None else comm.Get_rank()
     if comm is not None and config.loss != "clip":
@@ -363,13 +363,6 @@ def train(config: TrainConfig, *, resume: str | Path | None = None,
         if not (out.exists() and os.path.samefile(out, resume)):
             save_checkpoint(out, state)  # nothing was left to train; out still gets the run
     return state
-
-
-def _check_comm(comm) -> None:
-    # numclip.distributed asks for the same methods, but only once the first batch is cut
-    if not all(callable(getattr(comm, m, None)) for m in ("Get_rank", "Get_size", "Allreduce")):
-        raise TypeError("comm must be an MPI communicator (numclip.distributed.world() or "
-                        f"SingleProcessComm()) or None, got {type(comm).__name__}")
 
 
 def _train_epoch(state: TrainState, epoch: int, pixels, tokens, comm) -> tuple[float, float]:

@@ -234,6 +234,8 @@ _F32 = np.ones((2, 3), np.float32)
 # that takes arguments has rows; test_every_public_function_has_bad_input_rows checks that.
 BAD_INPUT = [
     (dist.abort_on_error, (None,), {}, TypeError, "comm must be an MPI communicator"),
+    (dist.check_comm, ("comm",), {}, TypeError, "comm must be an MPI communicator"),
+    (dist.check_comm, (object(),), {}, TypeError, "got object"),
     (dist.shard_rows, (None, _COMM), {}, TypeError, "batch must be a list, a tuple or an array"),
     (dist.shard_rows, (np.ones((4, 2)), "comm"), {}, TypeError, "comm must be an MPI"),
     (dist.shard_rows, (np.ones(3), ThreadComm(0, 2, {})), {}, ValueError,
