@@ -1,0 +1,131 @@
+"""Multi-head self-attention exactly as ``torch.nn.MultiheadAttention`` computes it.
+
+One fused input projection ``in_proj_weight`` ``(3D, D)`` makes queries, keys and
+values; each of the ``H`` heads attends with its own ``hd = D / H`` columns; an
+output projection mixes the heads again.  The attention weights are numclip's
+:func:`~numclip.softmax.softmax` over the keys, and their gradient its
+:func:`~numclip.softmax.softmax_backward`.  Derivation:
+``docs/derivations.md#multi-head-attention``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import array_api_compat
+
+from numclip.backend import array_namespace, array_namespace_of, as_int
+from numclip.nn.linear import linear, linear_backward
+from numclip.nn.validate import as_activation, as_cache, as_heads, as_weight
+from numclip.softmax import softmax, softmax_backward
+
+__all__ = ["multi_head_attention", "multi_head_attention_backward", "causal_mask"]
+
+
+def causal_mask(length: int, like):
+    """The additive causal mask open_clip's text encoder uses: ``(L, L)``, 0 on and
+    below the diagonal, ``-inf`` above it, so token ``i`` attends to tokens ``<= i``.
+
+    Args:
+        length: L, a positive int.
+        like: an array whose library and dtype the mask takes.
+    """
+    length = as_int(length, "length", 1)
+    xp = array_namespace(like)
+    i = xp.arange(length)
+    future = i[None, :] > i[:, None]  # (L, L): key j comes after query i
+    return xp.where(future, xp.asarray(-math.inf, dtype=like.dtype),
+                    xp.asarray(0.0, dtype=like.dtype))
+
+
+def multi_head_attention(x, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias,
+                         num_heads: int, mask=None):
+    r"""Self-attention of every token to every (unmasked) token, ``H`` heads at once.
+
+    .. math:: [Q\,K\,V] = x W_{in}^\top + b_{in}, \qquad
+              A_h = \operatorname{softmax}\!\left(\frac{Q_h K_h^\top}{\sqrt{hd}} + M\right),
+              \qquad y = [A_1 V_1 \dots A_H V_H]\, W_{out}^\top + b_{out}
+
+    Args:
+        x: ``(B, L, D)`` tokens (batch first, as open_clip).
+        in_proj_weight: ``(3D, D)``, rows for queries, then keys, then values;
+            in_proj_bias: ``(3D,)``.
+        out_proj_weight: ``(D, D)``; out_proj_bias: ``(D,)``.
+        num_heads: H, which must divide D.
+        mask: None, or an additive ``(L, L)`` float mask (0 or ``-inf``, such as
+            :func:`causal_mask`) added to every head's scores.
+
+    Returns:
+        y ``(B, L, D)``, and the cache for :func:`multi_head_attention_backward`
+        (its ``[3]`` are the attention weights ``(B, H, L, L)``, for pictures).
+    """
+    x = as_activation(x, "x", 3)
+    _, length, d = x.shape
+    h = as_heads(num_heads, d)
+    as_weight(in_proj_weight, "in_proj_weight", (3 * d, d), x)
+    as_weight(out_proj_weight, "out_proj_weight", (d, d), x)
+    xp = array_namespace(x)
+    qkv, in_cache = linear(x, in_proj_weight, in_proj_bias)  # (B, L, 3D)
+    q, k, v = (_split_heads(qkv[..., i * d:(i + 1) * d], h) for i in range(3))  # (B, H, L, hd)
+    scores = (q @ xp.permute_dims(k, (0, 1, 3, 2))) / math.sqrt(d // h)  # (B, H, L, L)
+    if mask is not None:
+        scores = scores + _finite_mask(mask, length, x)
+    p = softmax(scores, axis=-1)  # (B, H, L, L): each query's weights over the keys
+    heads = _merge_heads(p @ v)  # (B, L, D)
+    y, out_cache = linear(heads, out_proj_weight, out_proj_bias)  # (B, L, D)
+    return y, (in_cache, out_cache, (q, k, v), p, h)
+
+
+def multi_head_attention_backward(dy, cache):
+    r"""Gradients of :func:`multi_head_attention`.
+
+    Per head, with :math:`O = A V` and :math:`S` the scaled scores:
+    :math:`dV = A^\top dO`, :math:`dA = dO\, V^\top`, :math:`dS` from softmax's backward,
+    :math:`dQ = dS\,K/\sqrt{hd}`, :math:`dK = dS^\top Q/\sqrt{hd}`; the mask is a constant.
+
+    Returns:
+        dx ``(B, L, D)``, din_proj_weight ``(3D, D)``, din_proj_bias ``(3D,)``,
+        dout_proj_weight ``(D, D)``, dout_proj_bias ``(D,)``.
+    """
+    in_cache, out_cache, (q, k, v), p, h = as_cache(cache, "cache", 5, "multi_head_attention")
+    xp = array_namespace(q)
+    dheads, dout_proj_weight, dout_proj_bias = linear_backward(dy, out_cache)  # (B, L, D)
+    do = _split_heads(dheads, h)  # (B, H, L, hd)
+    dv = xp.permute_dims(p, (0, 1, 3, 2)) @ do  # (B, H, L, hd)
+    dp = do @ xp.permute_dims(v, (0, 1, 3, 2))  # (B, H, L, L)
+    dscores = softmax_backward(dp, p, axis=-1) / math.sqrt(q.shape[-1])  # (B, H, L, L)
+    dq = dscores @ k  # (B, H, L, hd)
+    dk = xp.permute_dims(dscores, (0, 1, 3, 2)) @ q  # (B, H, L, hd)
+    dqkv = xp.concat([_merge_heads(dq), _merge_heads(dk), _merge_heads(dv)], axis=-1)
+    dx, din_proj_weight, din_proj_bias = linear_backward(dqkv, in_cache)  # (B, L, D)
+    return dx, din_proj_weight, din_proj_bias, dout_proj_weight, dout_proj_bias
+
+
+def _split_heads(t, h):
+    """``(B, L, D)`` -> ``(B, H, L, D/H)``: head ``i`` owns columns ``i*hd:(i+1)*hd``."""
+    xp = array_namespace(t)
+    b, length, d = t.shape
+    return xp.permute_dims(xp.reshape(t, (b, length, h, d // h)), (0, 2, 1, 3))
+
+
+def _merge_heads(t):
+    """``(B, H, L, hd)`` -> ``(B, L, H*hd)``, the inverse of :func:`_split_heads`."""
+    xp = array_namespace(t)
+    b, h, length, hd = t.shape
+    return xp.reshape(xp.permute_dims(t, (0, 2, 1, 3)), (b, length, h * hd))
+
+
+def _finite_mask(mask, length, x):
+    """The mask with ``-inf`` replaced by a finite number so large that exp() of it is 0
+    all the same: softmax refuses infinite input, and the weights come out identical."""
+    if not array_api_compat.is_array_api_obj(mask):
+        raise TypeError(f"mask must be None or an (L, L) float array, got {type(mask).__name__}")
+    xp = array_namespace_of({"mask": mask, "x": x})
+    if tuple(mask.shape) != (length, length):
+        raise ValueError(f"mask must have shape (L, L) = ({length}, {length}), "
+                         f"got {tuple(mask.shape)}")
+    if mask.dtype != x.dtype:
+        raise TypeError(f"mask has dtype {mask.dtype} but x is {x.dtype}")
+    if bool(xp.any(xp.isnan(mask) | (xp.isinf(mask) & (mask > 0)))):
+        raise ValueError("mask may hold finite numbers and -inf, not NaN or +inf")
+    return xp.where(xp.isinf(mask), xp.asarray(xp.finfo(x.dtype).min / 4, dtype=x.dtype), mask)

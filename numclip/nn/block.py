@@ -1,0 +1,135 @@
+"""The pre-LN residual attention block of CLIP's encoders, and a stack of them.
+
+.. math:: x \\leftarrow x + \\operatorname{attn}(\\operatorname{ln}_1(x)), \\qquad
+          x \\leftarrow x + W_{proj}\\, \\operatorname{act}(W_{fc}\\, \\operatorname{ln}_2(x))
+
+(open_clip's ``ResidualAttentionBlock``, MLP ratio 4).  Parameters are read from a
+flat dict under open_clip's ``state_dict()`` keys, ``prefix + "ln_1.weight"`` and
+so on, and gradients come back under the same keys.  Derivation:
+``docs/derivations.md#the-residual-block``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from numclip.backend import as_int
+from numclip.nn.activations import ACTIVATIONS
+from numclip.nn.attention import multi_head_attention, multi_head_attention_backward
+from numclip.nn.layer_norm import layer_norm, layer_norm_backward
+from numclip.nn.linear import linear, linear_backward
+from numclip.nn.validate import as_activation, as_cache
+
+__all__ = ["residual_block", "residual_block_backward", "transformer", "transformer_backward",
+           "BLOCK_KEYS"]
+
+# a block's parameters, after its prefix (e.g. "visual.transformer.resblocks.0.")
+BLOCK_KEYS = ("ln_1.weight", "ln_1.bias", "attn.in_proj_weight", "attn.in_proj_bias",
+              "attn.out_proj.weight", "attn.out_proj.bias", "ln_2.weight", "ln_2.bias",
+              "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias")
+
+
+def residual_block(x, params: Mapping, prefix: str, num_heads: int, activation: str = "gelu",
+                   mask=None):
+    """One pre-LN block: attention, then the MLP, each added to its input.
+
+    Args:
+        x: ``(B, L, D)`` tokens.
+        params: a dict holding ``prefix + key`` for every key of :data:`BLOCK_KEYS`.
+        prefix: e.g. ``"transformer.resblocks.3."``.
+        num_heads: H, dividing D.
+        activation: ``"gelu"`` or ``"quick_gelu"`` (:data:`~numclip.nn.activations.ACTIVATIONS`).
+        mask: None or an additive ``(L, L)`` mask (the text encoder's causal one).
+
+    Returns:
+        y ``(B, L, D)``, and the cache for :func:`residual_block_backward`.
+    """
+    x = as_activation(x, "x", 3)
+    w = _block_params(params, prefix)
+    act, _ = _activation(activation)
+    h1, ln1 = layer_norm(x, w["ln_1.weight"], w["ln_1.bias"])  # (B, L, D)
+    a, attn = multi_head_attention(h1, w["attn.in_proj_weight"], w["attn.in_proj_bias"],
+                                   w["attn.out_proj.weight"], w["attn.out_proj.bias"],
+                                   num_heads, mask)  # (B, L, D)
+    x = x + a  # (B, L, D), the first residual
+    h2, ln2 = layer_norm(x, w["ln_2.weight"], w["ln_2.bias"])  # (B, L, D)
+    f, fc = linear(h2, w["mlp.c_fc.weight"], w["mlp.c_fc.bias"])  # (B, L, 4D)
+    g, act_cache = act(f)  # (B, L, 4D)
+    m, proj = linear(g, w["mlp.c_proj.weight"], w["mlp.c_proj.bias"])  # (B, L, D)
+    return x + m, (prefix, activation, ln1, attn, ln2, fc, act_cache, proj)
+
+
+def residual_block_backward(dy, cache):
+    """Gradients of :func:`residual_block`: each residual passes ``dy`` straight through
+    and adds what flows back through its branch.
+
+    Returns:
+        dx ``(B, L, D)``, and a dict of gradients under the block's parameter keys.
+    """
+    prefix, activation, ln1, attn, ln2, fc, act_cache, proj = as_cache(
+        cache, "cache", 8, "residual_block")
+    _, act_backward = _activation(activation)
+    dg, dc_proj_w, dc_proj_b = linear_backward(dy, proj)  # (B, L, 4D)
+    df = act_backward(dg, act_cache)  # (B, L, 4D)
+    dh2, dc_fc_w, dc_fc_b = linear_backward(df, fc)  # (B, L, D)
+    dx_mid, dln2_w, dln2_b = layer_norm_backward(dh2, ln2)
+    dx_mid = dy + dx_mid  # (B, L, D): the MLP's residual and its branch
+    dh1, din_w, din_b, dout_w, dout_b = multi_head_attention_backward(dx_mid, attn)
+    dx, dln1_w, dln1_b = layer_norm_backward(dh1, ln1)
+    grads = (dln1_w, dln1_b, din_w, din_b, dout_w, dout_b, dln2_w, dln2_b,
+             dc_fc_w, dc_fc_b, dc_proj_w, dc_proj_b)
+    return dx_mid + dx, {prefix + k: g for k, g in zip(BLOCK_KEYS, grads, strict=True)}
+
+
+def transformer(x, params: Mapping, prefix: str, layers: int, num_heads: int,
+                activation: str = "gelu", mask=None):
+    """``layers`` residual blocks in turn, under ``prefix + "resblocks.{i}."``.
+
+    Args:
+        prefix: e.g. ``"visual.transformer."`` or ``"transformer."`` (open_clip's keys).
+        layers: the number of blocks, a positive int; the rest as :func:`residual_block`.
+
+    Returns:
+        y ``(B, L, D)``, and the caches of every block (for :func:`transformer_backward`).
+    """
+    layers = as_int(layers, "layers", 1)
+    caches = []
+    for i in range(layers):
+        x, cache = residual_block(x, params, f"{prefix}resblocks.{i}.", num_heads,
+                                  activation, mask)
+        caches.append(cache)
+    return x, tuple(caches)
+
+
+def transformer_backward(dy, cache):
+    """Gradients of :func:`transformer`, the blocks' backward passes in reverse order.
+
+    Returns:
+        dx ``(B, L, D)``, and one dict with the gradients of every block's parameters.
+    """
+    if not isinstance(cache, tuple) or not cache:
+        raise TypeError("cache must be the tuple of block caches that transformer returned")
+    grads = {}
+    for block in reversed(cache):
+        dy, block_grads = residual_block_backward(dy, block)
+        grads.update(block_grads)
+    return dy, grads
+
+
+def _block_params(params, prefix):
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be a str such as 'transformer.resblocks.0.', "
+                        f"got {type(prefix).__name__}")
+    missing = [prefix + k for k in BLOCK_KEYS if prefix + k not in params]
+    if missing:
+        raise ValueError(f"params has no {missing[0]!r} (a residual block needs "
+                         f"{len(BLOCK_KEYS)} parameters under {prefix!r})")
+    return {k: params[prefix + k] for k in BLOCK_KEYS}
+
+
+def _activation(name):
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+    return ACTIVATIONS[name]

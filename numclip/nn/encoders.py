@@ -1,0 +1,284 @@
+"""CLIP's two encoders, assembled from the layers as open_clip builds them.
+
+- :class:`VisionTransformer`: ``conv1`` patches -> ``[class; patches] + positions`` ->
+  ``ln_pre`` -> residual blocks -> ``ln_post`` -> token 0 -> ``@ proj``.
+- :class:`TextTransformer`: token embedding + positions -> causal residual blocks ->
+  ``ln_final`` -> the end-of-text token -> ``@ text_projection``.
+
+An encoder object holds only its architecture; the weights live in a flat dict
+whose keys are open_clip's ``CLIP.state_dict()`` keys (``visual.conv1.weight``,
+``transformer.resblocks.0.attn.in_proj_weight``, ``text_projection``, ...), so a
+checkpoint maps one to one and ``forward(params, x)`` / ``backward(dy, cache)``
+read and write under those keys.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from numclip.backend import as_int
+from numclip.nn.activations import ACTIVATIONS
+from numclip.nn.attention import causal_mask
+from numclip.nn.block import BLOCK_KEYS, transformer, transformer_backward
+from numclip.nn.embeddings import (
+    add_positions,
+    add_positions_backward,
+    class_token_pool,
+    class_token_pool_backward,
+    eot_pool,
+    eot_pool_backward,
+    patch_embed,
+    patch_embed_backward,
+    prepend_class_token,
+    prepend_class_token_backward,
+    token_embed,
+    token_embed_backward,
+)
+from numclip.nn.layer_norm import layer_norm, layer_norm_backward
+from numclip.nn.validate import as_activation, as_cache, as_heads, as_token_ids
+
+__all__ = ["VisionTransformer", "TextTransformer", "check_params"]
+
+
+def _positive(obj, *names):
+    for name in names:
+        object.__setattr__(obj, name, as_int(getattr(obj, name), name, 1))
+
+
+def _check_activation(activation):
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+
+
+def _block_shapes(prefix: str, width: int, layers: int, mlp_width: int) -> dict:
+    shapes = {}
+    per_key = {"ln_1.weight": (width,), "ln_1.bias": (width,),
+               "attn.in_proj_weight": (3 * width, width), "attn.in_proj_bias": (3 * width,),
+               "attn.out_proj.weight": (width, width), "attn.out_proj.bias": (width,),
+               "ln_2.weight": (width,), "ln_2.bias": (width,),
+               "mlp.c_fc.weight": (mlp_width, width), "mlp.c_fc.bias": (mlp_width,),
+               "mlp.c_proj.weight": (width, mlp_width), "mlp.c_proj.bias": (width,)}
+    for i in range(layers):
+        shapes |= {f"{prefix}resblocks.{i}.{k}": per_key[k] for k in BLOCK_KEYS}
+    return shapes
+
+
+def _init_blocks(shapes: dict, width: int, layers: int, rng) -> dict:
+    """open_clip's initialisation of the residual blocks (``init_parameters``)."""
+    attn_std, fc_std = width**-0.5, (2 * width) ** -0.5
+    proj_std = width**-0.5 * (2 * layers) ** -0.5
+    params = {}
+    for key, shape in shapes.items():
+        if key.endswith(("ln_1.weight", "ln_2.weight")):
+            params[key] = np.ones(shape)
+        elif key.endswith("bias"):
+            params[key] = np.zeros(shape)
+        else:
+            std = (attn_std if key.endswith("in_proj_weight") else
+                   fc_std if key.endswith("c_fc.weight") else proj_std)
+            params[key] = std * rng.standard_normal(shape)
+    return params
+
+
+def check_params(params, shapes: Mapping, what: str) -> None:
+    """Raise a ``ValueError`` naming the first key of ``shapes`` that ``params`` lacks or
+    holds with another shape (extra keys belong to the other encoder and are ignored)."""
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
+    for key, shape in shapes.items():
+        if key not in params:
+            raise ValueError(f"params has no {key!r}, which the {what} needs (shape {shape})")
+        got = tuple(getattr(params[key], "shape", ()))
+        if got != tuple(shape):
+            raise ValueError(f"params[{key!r}] must have shape {tuple(shape)} for the {what}, "
+                             f"got {got}")
+
+
+@dataclass(frozen=True)
+class VisionTransformer:
+    """The ViT image encoder's architecture (open_clip's ``vision_cfg``).
+
+    ``heads = width // head_width`` in open_clip's configs (head_width 64 by default).
+    """
+
+    image_size: int = 224  # square inputs (B, 3, image_size, image_size)
+    patch_size: int = 32  # conv1's kernel and stride
+    width: int = 768  # D, every token's width
+    layers: int = 12  # residual blocks
+    heads: int = 12  # attention heads, dividing width
+    output_dim: int = 512  # the shared embedding's width (CLIP's embed_dim)
+    mlp_ratio: int = 4  # the MLP's hidden width over D
+    activation: str = "gelu"  # "gelu", or "quick_gelu" for OpenAI's weights
+    prefix: str = "visual."  # where open_clip's CLIP keeps the vision tower's keys
+
+    def __post_init__(self):
+        _positive(self, "image_size", "patch_size", "width", "layers", "heads", "output_dim",
+                  "mlp_ratio")
+        as_heads(self.heads, self.width)
+        _check_activation(self.activation)
+        if self.image_size % self.patch_size:
+            raise ValueError(f"image_size ({self.image_size}) must be a multiple of "
+                             f"patch_size ({self.patch_size})")
+
+    @property
+    def num_tokens(self) -> int:
+        """The class token and one token per patch."""
+        return (self.image_size // self.patch_size) ** 2 + 1
+
+    def param_shapes(self) -> dict:
+        """Every parameter's key and shape, in open_clip's ``state_dict()`` order."""
+        p, d = self.prefix, self.width
+        return {f"{p}class_embedding": (d,), f"{p}positional_embedding": (self.num_tokens, d),
+                f"{p}proj": (d, self.output_dim),
+                f"{p}conv1.weight": (d, 3, self.patch_size, self.patch_size),
+                f"{p}ln_pre.weight": (d,), f"{p}ln_pre.bias": (d,),
+                **_block_shapes(f"{p}transformer.", d, self.layers, self.mlp_ratio * d),
+                f"{p}ln_post.weight": (d,), f"{p}ln_post.bias": (d,)}
+
+    def init_params(self, rng) -> dict:
+        """Random float64 NumPy weights, initialised as open_clip does."""
+        p, scale = self.prefix, self.width**-0.5
+        shapes = self.param_shapes()
+        params = _init_blocks({k: s for k, s in shapes.items() if ".resblocks." in k},
+                              self.width, self.layers, rng)
+        for key in (f"{p}class_embedding", f"{p}positional_embedding", f"{p}proj"):
+            params[key] = scale * rng.standard_normal(shapes[key])
+        fan_in = 3 * self.patch_size**2  # conv1: torch's default, uniform(+-1/sqrt(fan_in))
+        params[f"{p}conv1.weight"] = rng.uniform(-1, 1, shapes[f"{p}conv1.weight"]) / math.sqrt(
+            fan_in)
+        for ln in ("ln_pre", "ln_post"):
+            params[f"{p}{ln}.weight"] = np.ones(self.width)
+            params[f"{p}{ln}.bias"] = np.zeros(self.width)
+        return {k: params[k] for k in shapes}
+
+    def forward(self, params: Mapping, images):
+        """Image features ``(B, output_dim)``, unnormalized, from ``(B, 3, H, W)`` images.
+
+        Returns:
+            features, and the cache for :meth:`backward`.
+        """
+        check_params(params, self.param_shapes(), "vision encoder")
+        images = as_activation(images, "images", 4)
+        if tuple(images.shape[1:]) != (3, self.image_size, self.image_size):
+            raise ValueError(f"images must have shape (B, 3, {self.image_size}, "
+                             f"{self.image_size}), got {tuple(images.shape)}")
+        p = self.prefix
+        x, patch = patch_embed(images, params[f"{p}conv1.weight"])  # (B, N, D)
+        x, cls = prepend_class_token(x, params[f"{p}class_embedding"])  # (B, N+1, D)
+        x, pos = add_positions(x, params[f"{p}positional_embedding"])  # (B, N+1, D)
+        x, ln_pre = layer_norm(x, params[f"{p}ln_pre.weight"], params[f"{p}ln_pre.bias"])
+        x, blocks = transformer(x, params, f"{p}transformer.", self.layers, self.heads,
+                                self.activation)  # (B, N+1, D)
+        x, ln_post = layer_norm(x, params[f"{p}ln_post.weight"], params[f"{p}ln_post.bias"])
+        pooled, pool = class_token_pool(x)  # (B, D)
+        features = pooled @ params[f"{p}proj"]  # (B, output_dim)
+        return features, (patch, cls, pos, ln_pre, blocks, ln_post, pool, pooled,
+                          params[f"{p}proj"])
+
+    def backward(self, dfeatures, cache) -> dict:
+        """Gradients of :meth:`forward` for every parameter, under its key."""
+        patch, cls, pos, ln_pre, blocks, ln_post, pool, pooled, proj = as_cache(
+            cache, "cache", 9, "VisionTransformer.forward")
+        dfeatures = as_activation(dfeatures, "dfeatures", 2, self.output_dim)
+        p, grads = self.prefix, {}
+        grads[f"{p}proj"] = pooled.T @ dfeatures  # (D, output_dim)
+        dx = class_token_pool_backward(dfeatures @ proj.T, pool)  # (B, N+1, D)
+        dx, grads[f"{p}ln_post.weight"], grads[f"{p}ln_post.bias"] = layer_norm_backward(
+            dx, ln_post)
+        dx, block_grads = transformer_backward(dx, blocks)
+        grads |= block_grads
+        dx, grads[f"{p}ln_pre.weight"], grads[f"{p}ln_pre.bias"] = layer_norm_backward(
+            dx, ln_pre)
+        dx, grads[f"{p}positional_embedding"] = add_positions_backward(dx, pos)
+        dx, grads[f"{p}class_embedding"] = prepend_class_token_backward(dx, cls)
+        _, grads[f"{p}conv1.weight"] = patch_embed_backward(dx, patch)
+        return {k: grads[k] for k in self.param_shapes()}
+
+
+@dataclass(frozen=True)
+class TextTransformer:
+    """The causal text encoder's architecture (open_clip's ``text_cfg``)."""
+
+    context_length: int = 77  # positions; inputs are (B, L) ids with L <= context_length
+    vocab_size: int = 49408  # rows of the token embedding
+    width: int = 512  # D
+    layers: int = 12  # residual blocks
+    heads: int = 8  # attention heads, dividing width
+    output_dim: int = 512  # the shared embedding's width
+    mlp_ratio: int = 4  # the MLP's hidden width over D
+    activation: str = "gelu"  # "gelu", or "quick_gelu" for OpenAI's weights
+    prefix: str = ""  # open_clip's CLIP keeps the text tower at the top level
+
+    def __post_init__(self):
+        _positive(self, "context_length", "vocab_size", "width", "layers", "heads",
+                  "output_dim", "mlp_ratio")
+        as_heads(self.heads, self.width)
+        _check_activation(self.activation)
+
+    def param_shapes(self) -> dict:
+        """Every parameter's key and shape, in open_clip's ``state_dict()`` order."""
+        p, d = self.prefix, self.width
+        return {f"{p}positional_embedding": (self.context_length, d),
+                f"{p}text_projection": (d, self.output_dim),
+                **_block_shapes(f"{p}transformer.", d, self.layers, self.mlp_ratio * d),
+                f"{p}token_embedding.weight": (self.vocab_size, d),
+                f"{p}ln_final.weight": (d,), f"{p}ln_final.bias": (d,)}
+
+    def init_params(self, rng) -> dict:
+        """Random float64 NumPy weights, initialised as open_clip does."""
+        p = self.prefix
+        shapes = self.param_shapes()
+        params = _init_blocks({k: s for k, s in shapes.items() if ".resblocks." in k},
+                              self.width, self.layers, rng)
+        params[f"{p}token_embedding.weight"] = 0.02 * rng.standard_normal(
+            shapes[f"{p}token_embedding.weight"])
+        params[f"{p}positional_embedding"] = 0.01 * rng.standard_normal(
+            shapes[f"{p}positional_embedding"])
+        params[f"{p}text_projection"] = self.width**-0.5 * rng.standard_normal(
+            shapes[f"{p}text_projection"])
+        params[f"{p}ln_final.weight"] = np.ones(self.width)
+        params[f"{p}ln_final.bias"] = np.zeros(self.width)
+        return {k: params[k] for k in shapes}
+
+    def forward(self, params: Mapping, ids):
+        """Text features ``(B, output_dim)``, unnormalized, from ``(B, L)`` token ids.
+
+        Each text must end with its end-of-text token, the largest id in its row
+        (CLIP's tokenizer puts 49407 there); the feature is read at that position.
+
+        Returns:
+            features, and the cache for :meth:`backward`.
+        """
+        check_params(params, self.param_shapes(), "text encoder")
+        ids = as_token_ids(ids, "ids", self.vocab_size, self.context_length)
+        p = self.prefix
+        x, tok = token_embed(ids, params[f"{p}token_embedding.weight"])  # (B, L, D)
+        x, pos = add_positions(x, params[f"{p}positional_embedding"])  # (B, L, D)
+        mask = causal_mask(ids.shape[1], x)  # (L, L): token i sees tokens <= i
+        x, blocks = transformer(x, params, f"{p}transformer.", self.layers, self.heads,
+                                self.activation, mask)  # (B, L, D)
+        x, ln_final = layer_norm(x, params[f"{p}ln_final.weight"], params[f"{p}ln_final.bias"])
+        pooled, pool = eot_pool(x, ids)  # (B, D)
+        features = pooled @ params[f"{p}text_projection"]  # (B, output_dim)
+        return features, (tok, pos, blocks, ln_final, pool, pooled,
+                          params[f"{p}text_projection"])
+
+    def backward(self, dfeatures, cache) -> dict:
+        """Gradients of :meth:`forward` for every parameter, under its key."""
+        tok, pos, blocks, ln_final, pool, pooled, proj = as_cache(
+            cache, "cache", 7, "TextTransformer.forward")
+        dfeatures = as_activation(dfeatures, "dfeatures", 2, self.output_dim)
+        p, grads = self.prefix, {}
+        grads[f"{p}text_projection"] = pooled.T @ dfeatures  # (D, output_dim)
+        dx = eot_pool_backward(dfeatures @ proj.T, pool)  # (B, L, D)
+        dx, grads[f"{p}ln_final.weight"], grads[f"{p}ln_final.bias"] = layer_norm_backward(
+            dx, ln_final)
+        dx, block_grads = transformer_backward(dx, blocks)
+        grads |= block_grads
+        dx, grads[f"{p}positional_embedding"] = add_positions_backward(dx, pos)
+        grads[f"{p}token_embedding.weight"] = token_embed_backward(dx, tok)
+        return {k: grads[k] for k in self.param_shapes()}

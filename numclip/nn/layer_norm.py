@@ -1,0 +1,71 @@
+"""Layer normalization over the last axis, as ``torch.nn.LayerNorm`` (eps 1e-5).
+
+Each token is centred and scaled to unit variance (the *biased* variance, as
+torch), then given a learned scale and shift.  Derivation:
+``docs/derivations.md#layer-norm``.
+"""
+
+from __future__ import annotations
+
+from numclip.backend import array_namespace, as_number
+from numclip.nn.validate import as_activation, as_cache, as_weight
+
+__all__ = ["layer_norm", "layer_norm_backward", "LAYER_NORM_EPS"]
+
+LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default, which open_clip keeps
+
+
+def layer_norm(x, weight, bias, eps: float = LAYER_NORM_EPS):
+    r"""Normalize each row of the last axis, then scale and shift it.
+
+    .. math:: \hat x = \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}}, \qquad y = \hat x \odot w + b
+
+    with :math:`\mu, \sigma^2` the mean and biased variance of the last axis.
+
+    Args:
+        x: ``(..., D)`` float array; weight, bias: ``(D,)``.
+        eps: a positive float added to the variance.
+
+    Returns:
+        y ``(..., D)``, and the cache ``(xhat, rstd, weight)`` for the backward.
+    """
+    x = as_activation(x, "x")
+    d = x.shape[-1]
+    weight, bias = as_weight(weight, "weight", (d,), x), as_weight(bias, "bias", (d,), x)
+    eps = as_number(eps, "eps")
+    if not eps > 0 or eps == float("inf"):
+        raise ValueError(f"eps must be positive and finite, got {eps}")
+    xp = array_namespace(x)
+    mu = xp.mean(x, axis=-1, keepdims=True)  # (..., 1)
+    xc = x - mu  # (..., D)
+    var = xp.mean(xc * xc, axis=-1, keepdims=True)  # (..., 1), biased as torch's
+    rstd = 1.0 / xp.sqrt(var + eps)  # (..., 1)
+    xhat = xc * rstd  # (..., D)
+    return xhat * weight + bias, (xhat, rstd, weight)
+
+
+def layer_norm_backward(dy, cache):
+    r"""Gradients of :func:`layer_norm`.
+
+    .. math:: \frac{\partial L}{\partial x} = r \left(g - \overline{g}
+              - \hat x\, \overline{g \odot \hat x}\right),
+              \qquad g = \frac{\partial L}{\partial y} \odot w
+
+    where :math:`\overline{\cdot}` is the mean over the last axis and :math:`r` the
+    inverse standard deviation.
+
+    Returns:
+        dx ``(..., D)``, dweight ``(D,)``, dbias ``(D,)``.
+    """
+    xhat, rstd, weight = as_cache(cache, "cache", 3, "layer_norm")
+    dy = as_activation(dy, "dy", xhat.ndim)
+    if tuple(dy.shape) != tuple(xhat.shape):
+        raise ValueError(f"dy must have the shape of x, {tuple(xhat.shape)}, got {tuple(dy.shape)}")
+    xp = array_namespace(xhat)
+    lead = tuple(range(xhat.ndim - 1))
+    dweight = xp.sum(dy * xhat, axis=lead)  # (D,)
+    dbias = xp.sum(dy, axis=lead)  # (D,)
+    g = dy * weight  # (..., D): the gradient with respect to xhat
+    dx = rstd * (g - xp.mean(g, axis=-1, keepdims=True)
+                 - xhat * xp.mean(g * xhat, axis=-1, keepdims=True))
+    return dx, dweight, dbias

@@ -1,0 +1,56 @@
+"""The linear layer ``y = x W^T + b`` with torch's weight layout ``(out, in)``.
+
+Derivation: ``docs/derivations.md#linear-layer``.
+"""
+
+from __future__ import annotations
+
+from numclip.backend import array_namespace
+from numclip.nn.validate import as_activation, as_cache, as_weight
+
+__all__ = ["linear", "linear_backward"]
+
+
+def linear(x, weight, bias=None):
+    r"""Affine map of the last axis, as ``torch.nn.Linear``.
+
+    .. math:: y = x W^\top + b
+
+    Args:
+        x: ``(..., in)`` float array (any number of leading axes, none included).
+        weight: ``(out, in)``; bias: ``(out,)`` or None.
+
+    Returns:
+        y ``(..., out)``, and the cache for :func:`linear_backward`.
+    """
+    x = as_activation(x, "x")
+    weight = as_weight(weight, "weight", (None, x.shape[-1]), x)  # (out, in)
+    y = x @ weight.T  # (..., out)
+    if bias is not None:
+        y = y + as_weight(bias, "bias", (weight.shape[0],), x)
+    return y, (x, weight, bias is not None)
+
+
+def linear_backward(dy, cache):
+    r"""Gradients of :func:`linear`.
+
+    .. math:: \frac{\partial L}{\partial x} = g W, \quad
+              \frac{\partial L}{\partial W} = \sum g^\top x, \quad
+              \frac{\partial L}{\partial b} = \sum g
+
+    (sums over every leading axis), with ``g = dL/dy``.
+
+    Returns:
+        dx ``(..., in)``, dweight ``(out, in)``, dbias ``(out,)`` (None without a bias).
+    """
+    x, weight, has_bias = as_cache(cache, "cache", 3, "linear")
+    dy = as_activation(dy, "dy", x.ndim, weight.shape[0])
+    if tuple(dy.shape[:-1]) != tuple(x.shape[:-1]):
+        raise ValueError(f"dy must have shape {(*x.shape[:-1], weight.shape[0])}, "
+                         f"got {tuple(dy.shape)}")
+    xp = array_namespace(x)
+    dx = dy @ weight  # (..., in)
+    g = xp.reshape(dy, (-1, dy.shape[-1]))  # (n, out), every leading axis flattened
+    dweight = g.T @ xp.reshape(x, (-1, x.shape[-1]))  # (out, in)
+    dbias = xp.sum(g, axis=0) if has_bias else None  # (out,)
+    return dx, dweight, dbias

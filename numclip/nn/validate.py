@@ -1,0 +1,87 @@
+"""Argument checks shared by the encoder layers.
+
+Every layer in :mod:`numclip.nn` validates what it is given the same way: an
+activation is a finite float32/float64 array of a known rank and width; a weight
+has exactly the shape the layer needs, and the activation's array library and
+dtype (float32 in, float32 out: a float64 weight would silently promote). Errors
+are ``TypeError`` for the wrong kind of thing and ``ValueError`` for a wrong value,
+and they name the argument.
+"""
+
+from __future__ import annotations
+
+import array_api_compat
+
+from numclip.backend import array_namespace, array_namespace_of, as_float_array, as_int
+
+__all__ = ["as_activation", "as_weight", "as_token_ids", "as_cache", "as_heads"]
+
+
+def as_activation(x, name: str, ndim: int | None = None, width: int | None = None):
+    """``x`` as a finite float array with ``ndim`` axes (None: at least one) and ``width``
+    entries on the last axis (None: any).
+
+    Raises:
+        TypeError: not a float32/float64 array.
+        ValueError: empty, non-finite, another rank or width.
+    """
+    x = as_float_array(x, name)
+    if (x.ndim != ndim) if ndim is not None else x.ndim < 1:
+        expected = f"{ndim} axes" if ndim is not None else "at least one axis"
+        raise ValueError(f"{name} must have {expected}, got shape {tuple(x.shape)}")
+    if width is not None and x.shape[-1] != width:
+        raise ValueError(f"{name} must have width {width} on its last axis (the layer's "
+                         f"weights), got shape {tuple(x.shape)}")
+    return x
+
+
+def as_weight(w, name: str, shape: tuple, like, like_name: str = "x"):
+    """``w`` as a finite array of ``shape`` (a None entry: any length), in ``like``'s
+    library and dtype."""
+    if not array_api_compat.is_array_api_obj(w):
+        raise TypeError(f"{name} must be an array, got {type(w).__name__}")
+    w = as_float_array(w, name)
+    if len(w.shape) != len(shape) or any(n is not None and n != m
+                                         for n, m in zip(shape, w.shape, strict=True)):
+        wanted = ", ".join("any" if n is None else str(n) for n in shape)
+        raise ValueError(f"{name} must have shape ({wanted}{',' * (len(shape) == 1)}), "
+                         f"got {tuple(w.shape)}")
+    array_namespace_of({name: w, like_name: like})
+    if w.dtype != like.dtype:
+        raise TypeError(f"{name} has dtype {w.dtype} but {like_name} is {like.dtype}; "
+                        "both must be float32 or both float64")
+    return w
+
+
+def as_token_ids(ids, name: str, vocab_size: int, context_length: int | None = None):
+    """``ids`` as a ``(B, L)`` integer array with every id in ``[0, vocab_size)``."""
+    if not array_api_compat.is_array_api_obj(ids):
+        raise TypeError(f"{name} must be an integer array (B, L), got {type(ids).__name__}")
+    xp = array_namespace(ids)
+    if not xp.isdtype(ids.dtype, "integral"):
+        raise TypeError(f"{name} must hold integer token ids, got dtype {ids.dtype}")
+    if ids.ndim != 2 or ids.shape[0] == 0 or ids.shape[1] == 0:
+        raise ValueError(f"{name} must have shape (B, L) with B, L >= 1, got {tuple(ids.shape)}")
+    if context_length is not None and ids.shape[1] > context_length:
+        raise ValueError(f"{name} has {ids.shape[1]} tokens per text, more than the "
+                         f"model's context_length {context_length}")
+    if bool(xp.any(ids < 0)) or bool(xp.any(ids >= vocab_size)):
+        raise ValueError(f"{name} must hold ids in [0, {vocab_size}) (the vocabulary), got "
+                         f"values from {int(xp.min(ids))} to {int(xp.max(ids))}")
+    return ids
+
+
+def as_cache(cache, name: str, length: int, layer: str) -> tuple:
+    """A layer's cache: the tuple its forward returned (checked by length only)."""
+    if not isinstance(cache, tuple) or len(cache) != length:
+        raise TypeError(f"{name} must be the cache that {layer} returned (a tuple of "
+                        f"{length}), got {type(cache).__name__}")
+    return cache
+
+
+def as_heads(num_heads, width: int) -> int:
+    """The number of attention heads: a positive int that divides ``width``."""
+    num_heads = as_int(num_heads, "num_heads", 1)
+    if width % num_heads:
+        raise ValueError(f"num_heads ({num_heads}) must divide the width ({width})")
+    return num_heads
