@@ -8,9 +8,15 @@ where to get them).  Needs the ``[pretrained]`` extra (safetensors, regex, ftfy)
 imported only when a function needs it, so ``import numclip.pretrained`` is cheap.
 """
 
-from numclip.pretrained.checkpoint import CONFIG_NAMES, OpenCLIP, load_open_clip, model_config
+from numclip.pretrained.checkpoint import (
+    CONFIG_NAMES,
+    OpenCLIP,
+    encoders_from_config,
+    load_open_clip,
+    model_config,
+)
 from numclip.pretrained.image import preprocess
 from numclip.pretrained.tokenizer import tokenize
 
-__all__ = ["load_open_clip", "OpenCLIP", "model_config", "CONFIG_NAMES", "tokenize",
-           "preprocess"]
+__all__ = ["load_open_clip", "OpenCLIP", "model_config", "encoders_from_config", "CONFIG_NAMES",
+           "tokenize", "preprocess"]
