@@ -23,6 +23,7 @@ __all__ = [
     "array_namespace",
     "array_namespace_of",
     "to_numpy",
+    "as_numpy",
     "as_float_array",
     "as_matrix",
     "as_embedding_pair",
@@ -101,19 +102,50 @@ def _check_name(name) -> str:
 def to_numpy(x) -> np.ndarray:
     """Copy an array from any backend (CuPy on a GPU included) into a NumPy array.
 
+    The result is C-contiguous, the form MPI buffers take (a NumPy array that already
+    is comes back as itself, a strided view as a copy); a 0-d array stays 0-d.
+
     Raises:
         TypeError: ``x`` is not an array, or its library cannot hand it to NumPy.
     """
     if isinstance(x, np.ndarray | np.generic):
-        return np.asarray(x)
+        return np.asarray(x, order="C")
     if array_api_compat.is_cupy_array(x):
-        return x.get()
+        return np.asarray(x.get(), order="C")
     if not array_api_compat.is_array_api_obj(x):
         raise TypeError(f"x must be an array, got {type(x).__name__}")
     try:
-        return np.from_dlpack(x)  # array-api-strict and other DLPack producers
+        host = np.from_dlpack(x)  # array-api-strict and other DLPack producers
     except (BufferError, RuntimeError, TypeError, ValueError) as err:  # e.g. a GPU tensor
         raise TypeError(f"x ({type(x).__name__}) cannot be copied to NumPy: {err}") from None
+    return np.asarray(host, order="C")
+
+
+def as_numpy(x, name: str) -> np.ndarray:
+    """``x`` as a C-contiguous NumPy array: an array of any library goes through
+    :func:`to_numpy`, a number or a (nested) list or tuple through ``np.asarray``.
+
+    For code that leaves the array API (figures, MPI buffers).  Only the container
+    is checked here, not the values: a list holding ``None`` or strings gives an
+    object or string array, for the caller to refuse or read (a figure reads
+    ``None`` as an epoch without a measurement) by its dtype.
+
+    Raises:
+        TypeError: ``x`` is neither an array, nor a list or tuple, nor a number
+            (``None``, a str, a dict, ...).
+        ValueError: a ragged list (rows of different lengths).
+    """
+    _check_name(name)
+    if array_api_compat.is_array_api_obj(x):
+        return to_numpy(x)
+    if not isinstance(x, list | tuple | numbers.Number):
+        raise TypeError(f"{name} must be an array (NumPy, CuPy, ...), a list of numbers or a "
+                        f"number, got {type(x).__name__}")
+    try:
+        return np.asarray(x, order="C")
+    except ValueError:  # rows of different lengths
+        raise ValueError(f"{name} must be a rectangular list of numbers (every row of one "
+                         "length)") from None
 
 
 def as_float_array(x, name: str):

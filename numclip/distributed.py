@@ -149,7 +149,7 @@ def gather_rows(x, comm):
     x = as_matrix(x, "x")
     check_comm(comm)
     xp = array_namespace(x)
-    host = _host(x)  # (n, D) contiguous NumPy
+    host = to_numpy(x)  # (n, D) contiguous NumPy
     _check_same_shape_everywhere(host, comm)
     gathered = np.empty((comm.Get_size() * host.shape[0], host.shape[1]), dtype=host.dtype)
     comm.Allgather(host, gathered)  # (R n, D)
@@ -179,7 +179,7 @@ def gather_rows_backward(dgathered, comm):
     if dgathered.shape[0] % size:
         raise ValueError(f"dgathered must have a multiple of {size} rows (one block per "
                          f"rank), got shape {tuple(dgathered.shape)}")
-    host = _host(dgathered)  # (R n, D)
+    host = to_numpy(dgathered)  # (R n, D) contiguous NumPy
     dx = np.empty((host.shape[0] // size, host.shape[1]), dtype=host.dtype)
     comm.Reduce_scatter_block(host, dx)  # (n, D): sum over ranks of block r
     return xp.asarray(dx)
@@ -332,11 +332,6 @@ def _check_summable(value, name: str) -> None:
     as_float_array(value, name)
 
 
-def _host(x) -> np.ndarray:
-    """``x`` as a C-contiguous NumPy array (at least 1-d), the form MPI buffers take."""
-    return np.ascontiguousarray(to_numpy(x))
-
-
 def _allreduce(value, comm):
     """Sum one array or Python float over ranks, returned in the form it came in."""
     if type(value) in (int, float):
@@ -345,7 +340,7 @@ def _allreduce(value, comm):
         comm.Allreduce(send, recv)
         return float(recv[0])
     xp = array_namespace(value)
-    send = _host(value)
+    send = to_numpy(value)  # contiguous NumPy
     recv = np.empty_like(send)
     comm.Allreduce(send, recv)
     return xp.asarray(np.reshape(recv, tuple(value.shape)))

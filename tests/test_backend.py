@@ -22,6 +22,7 @@ from numclip.backend import (
     as_log_scale,
     as_matrix,
     as_number,
+    as_numpy,
     as_real_scalar,
     as_tile_size,
     logit_scale_to_temperature,
@@ -43,6 +44,14 @@ BAD = [
     bad(to_numpy, None, error=TypeError, words="x must be an array"),
     bad(to_numpy, [1.0], error=TypeError, words="x must be an array"),
     bad(to_numpy, "abc", error=TypeError, words="x must be an array"),
+    bad(as_numpy, None, "history", error=TypeError,
+        words=("history must be an array (NumPy, CuPy, ...), a list of numbers or a number",
+               "NoneType")),
+    bad(as_numpy, "abc", "h", error=TypeError, words=("h must be an array", "str")),
+    bad(as_numpy, {"a": 1}, "h", error=TypeError, words=("h must be an array", "dict")),
+    bad(as_numpy, [[1.0, 2.0], [3.0]], "h", error=ValueError,
+        words="h must be a rectangular list of numbers"),
+    bad(as_numpy, [1.0], 3, error=TypeError, words="name must be a str"),
     bad(as_float_array, None, "x", error=TypeError, words="x must be an array"),
     bad(as_float_array, "abc", "x", error=TypeError, words="x must be an array"),
     bad(as_float_array, 3.0, "x", error=TypeError, words="x must be an array"),
@@ -171,6 +180,31 @@ def test_valid_unusual_input_passes_through():
     assert array_namespace(x, 1.0, 2) is array_namespace(x)  # Python scalars do not count
     np.testing.assert_array_equal(to_numpy(array_api_strict.asarray(x)), x)
     assert to_numpy(np.float32(2.0)).dtype == np.float32
+
+
+def test_to_numpy_is_c_contiguous_as_mpi_buffers_need():
+    """distributed.py hands to_numpy's result to MPI: a Fortran-order or strided array
+    must come back C-contiguous (a copy), a C-contiguous one as itself, 0-d as 0-d."""
+    x = np.arange(12.0).reshape(3, 4)
+    views = [np.asfortranarray(x), x[:, ::2], x[::-1], x.T]
+    pairs = [(v, v) for v in views] + [(array_api_strict.asarray(x)[:, ::2], x[:, ::2])]
+    for view, same in pairs:
+        host = to_numpy(view)
+        assert host.flags.c_contiguous
+        np.testing.assert_array_equal(host, same)
+    assert to_numpy(x) is x
+    assert to_numpy(np.float32(2.0)).shape == () and to_numpy(np.array(2.0)).shape == ()
+
+
+def test_as_numpy_takes_arrays_lists_and_numbers_and_leaves_the_values_to_the_caller():
+    x = np.asfortranarray(np.arange(6.0).reshape(2, 3))
+    for given in (x, x.tolist(), tuple(map(tuple, x.tolist())), array_api_strict.asarray(x)):
+        got = as_numpy(given, "x")
+        assert got.flags.c_contiguous
+        np.testing.assert_array_equal(got, x)
+    assert as_numpy(2.5, "x").shape == () and as_numpy(np.float32(2.5), "x").dtype == np.float32
+    assert as_numpy([None, 0.5], "x").dtype == object  # a figure reads None as "not measured"
+    assert as_numpy(["a"], "x").dtype.kind == "U"
 
 
 def test_scalars_keep_the_form_they_came_in():
