@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 
 import array_api_compat
 import numpy as np
@@ -123,7 +124,8 @@ def to_numpy(x) -> np.ndarray:
 
 def as_numpy(x, name: str) -> np.ndarray:
     """``x`` as a C-contiguous NumPy array: an array of any library goes through
-    :func:`to_numpy`, a number or a (nested) list or tuple through ``np.asarray``.
+    :func:`to_numpy`, a number or a (nested) sequence (list, tuple, range) through
+    ``np.asarray``.
 
     For code that leaves the array API (figures, MPI buffers).  Only the container
     is checked here, not the values: a list holding ``None`` or strings gives an
@@ -131,14 +133,14 @@ def as_numpy(x, name: str) -> np.ndarray:
     ``None`` as an epoch without a measurement) by its dtype.
 
     Raises:
-        TypeError: ``x`` is neither an array, nor a list or tuple, nor a number
-            (``None``, a str, a dict, ...).
+        TypeError: ``x`` is neither an array, nor a sequence, nor a number
+            (``None``, a str, a dict, a set, a generator, ...).
         ValueError: a ragged list (rows of different lengths).
     """
     _check_name(name)
     if array_api_compat.is_array_api_obj(x):
         return to_numpy(x)
-    if not isinstance(x, list | tuple | numbers.Number):
+    if isinstance(x, str | bytes | bytearray) or not isinstance(x, Sequence | numbers.Number):
         raise TypeError(f"{name} must be an array (NumPy, CuPy, ...), a list of numbers or a "
                         f"number, got {type(x).__name__}")
     try:

@@ -15,7 +15,7 @@ end the line with ``;``.  A script that draws many figures can ``plt.close(fig)`
 each one after saving.
 
 Inputs may be NumPy arrays, lists, or arrays of another backend (CuPy, ...):
-they are copied to the host with :func:`numclip.to_numpy` first.
+they are copied to the host with :func:`numclip.backend.as_numpy` first.
 """
 
 from __future__ import annotations
@@ -34,15 +34,17 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import LogLocator, MaxNLocator
 
-from numclip.backend import to_numpy
+from numclip.backend import as_numpy
+from numclip.model import INIT_LOGIT_SCALE
+from numclip.optim import MAX_LOGIT_SCALE
 from numclip.text import as_texts
 
 __all__ = ["plot_history", "plot_similarity", "plot_embeddings", "plot_confusion",
            "confusion_matrix"]
 
 DPI = 120
-SCALE_CLAMP = 100.0  # open_clip clamps exp(logit_scale) at 100 after each step
-SCALE_INIT = 1 / 0.07  # CLIP starts at tau = 0.07, a scale of ≈ 14.29
+SCALE_CLAMP = math.exp(MAX_LOGIT_SCALE)  # the clamp of exp(logit_scale) after each step: 100
+SCALE_INIT = math.exp(INIT_LOGIT_SCALE)  # where TinyCLIP starts: 1/0.07 ≈ 14.29
 ANNOTATE_UP_TO = 12  # name classes on the plot itself only while the labels cannot crowd
 CAPTION_TICKS_UP_TO = 16  # caption tick labels only while they still fit next to the cells
 CAPTION_CHARS = 44  # numclip's longest caption: longer ones keep their first words
@@ -108,9 +110,9 @@ def plot_history(history: dict, path=None, *, batch_size: int | None = None,
 
     ax_scale.plot(epoch, series["scale"], marker="o", markersize=3)
     # the reference lines are named where they are drawn: a legend box would cover the curve
-    for value, style, text, x, ha in ((SCALE_CLAMP, "--", "clamp at 100", 0.02, "left"),
-                                      (SCALE_INIT, ":", f"initial 1/0.07 ≈ {SCALE_INIT:.2f}",
-                                       0.98, "right")):
+    initial = f"initial 1/{1 / SCALE_INIT:.2g} ≈ {SCALE_INIT:.2f}"  # 1/τ
+    for value, style, text, x, ha in ((SCALE_CLAMP, "--", f"clamp at {SCALE_CLAMP:.0f}", 0.02,
+                                       "left"), (SCALE_INIT, ":", initial, 0.98, "right")):
         ax_scale.axhline(value, color="0.4", linestyle=style, linewidth=1.2)
         ax_scale.text(x, value, text, transform=ax_scale.get_yaxis_transform(), ha=ha,
                       va="bottom", fontsize=9, color="0.3")
@@ -408,14 +410,6 @@ def _save(fig, path):
     return fig
 
 
-def _host(x):
-    """``x`` as a NumPy array: other backends' arrays are copied over, lists converted."""
-    try:
-        return to_numpy(x)
-    except TypeError:  # a list, tuple or scalar rather than an array
-        return np.asarray(x)
-
-
 def _real_values(x, name, allow_none=False):
     """``x`` (an array of any library, a list, a number) as a float64 NumPy array.
 
@@ -424,10 +418,7 @@ def _real_values(x, name, allow_none=False):
     unless ``allow_none`` (it then becomes NaN, an epoch where nothing was measured).
     An int too large for a float becomes inf, for the caller's finiteness check.
     """
-    try:
-        x = _host(x)
-    except ValueError:  # a ragged list
-        raise ValueError(f"{name} must be a rectangular array of numbers") from None
+    x = as_numpy(x, name)
     if x.dtype.kind == "O":  # None, ints beyond int64, or mixed objects: look at each
         def value(v):
             if v is None and allow_none:
@@ -482,7 +473,7 @@ def _labels(x, name, length, num_classes, why="", length_of=""):
     ``why`` says where the number of classes comes from, ``length_of`` where the length
     does, for the error messages.
     """
-    x = _host(x)
+    x = as_numpy(x, name)
     if x.ndim != 1 or x.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array of class ids, "
                          f"got shape {x.shape}")

@@ -49,6 +49,8 @@ BAD = [
                "NoneType")),
     bad(as_numpy, "abc", "h", error=TypeError, words=("h must be an array", "str")),
     bad(as_numpy, {"a": 1}, "h", error=TypeError, words=("h must be an array", "dict")),
+    bad(as_numpy, {1.0, 2.0}, "h", error=TypeError, words=("h must be an array", "set")),
+    bad(as_numpy, b"12", "h", error=TypeError, words=("h must be an array", "bytes")),
     bad(as_numpy, [[1.0, 2.0], [3.0]], "h", error=ValueError,
         words="h must be a rectangular list of numbers"),
     bad(as_numpy, [1.0], 3, error=TypeError, words="name must be a str"),
@@ -198,7 +200,8 @@ def test_to_numpy_is_c_contiguous_as_mpi_buffers_need():
 
 def test_as_numpy_takes_arrays_lists_and_numbers_and_leaves_the_values_to_the_caller():
     x = np.asfortranarray(np.arange(6.0).reshape(2, 3))
-    for given in (x, x.tolist(), tuple(map(tuple, x.tolist())), array_api_strict.asarray(x)):
+    for given in (x, x.tolist(), tuple(map(tuple, x.tolist())), array_api_strict.asarray(x),
+                  [range(3), range(3, 6)]):
         got = as_numpy(given, "x")
         assert got.flags.c_contiguous
         np.testing.assert_array_equal(got, x)

@@ -4,6 +4,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # tests draw off-screen; the module itself never picks a backend
 
+import math
 import os
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from conftest import assert_refused, public_callables
 from matplotlib.figure import Figure
 
 from numclip import plot as plot_module
+from numclip.model import INIT_LOGIT_SCALE
+from numclip.optim import MAX_LOGIT_SCALE
 from numclip.plot import (
     confusion_matrix,
     plot_confusion,
@@ -75,9 +78,11 @@ def test_history_has_three_labelled_panels_and_saves_a_png(tmp_path):
 
 
 def test_history_scale_panel_marks_the_clamp_and_the_initial_scale():
+    """The lines sit where training puts the scale: optim's clamp, the model's start."""
     scale = plot_history(history()).axes[1]
     flat = [line.get_ydata()[0] for line in scale.get_lines() if len(set(line.get_ydata())) == 1]
-    assert 100 in flat and pytest.approx(1 / 0.07) in flat
+    assert math.exp(MAX_LOGIT_SCALE) in flat and math.exp(INIT_LOGIT_SCALE) in flat
+    assert pytest.approx(100) in flat and pytest.approx(1 / 0.07) in flat
     texts = " ".join(t.get_text() for t in scale.texts)
     assert "100" in texts and "14.29" in texts
 
