@@ -34,6 +34,8 @@ __all__ = [
     "as_int",
     "as_tile_size",
     "as_bool",
+    "exp_scale",
+    "scalar_like",
     "temperature_to_logit_scale",
     "logit_scale_to_temperature",
 ]
@@ -352,6 +354,82 @@ def as_bool(value, name: str) -> bool:
     if not isinstance(value, bool | np.bool_):
         raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
     return bool(value)
+
+
+def exp_scale(logit_scale, like):
+    """``exp(logit_scale)``, the scale of the logits, in a form that keeps ``like``'s dtype.
+
+    A Python number gives a Python float (``math.exp``: float64 digits, and a Python
+    float cannot promote a float32 array); a 0-d array gives a 0-d array of ``like``'s
+    dtype, so that a float64 ``logit_scale`` does not turn float32 embeddings into
+    float64 logits.
+
+    Args:
+        logit_scale: ``s = log(1/tau)``, as :func:`as_log_scale` takes it.
+        like: the array the scale multiplies (the embeddings), float32 or float64.
+
+    Raises:
+        TypeError, ValueError: as :func:`as_log_scale` for ``logit_scale``; ``like``
+            not a float array; the two from different array libraries.
+    """
+    logit_scale = as_log_scale(logit_scale)
+    dtype = _float_dtype(like, "like")
+    if type(logit_scale) is float:
+        return math.exp(logit_scale)
+    xp = array_namespace_of({"logit_scale": logit_scale, "like": like})
+    return xp.exp(xp.astype(logit_scale, dtype))
+
+
+def scalar_like(value, like):
+    """``value`` in the form ``like`` came in: how a gradient matches its parameter.
+
+    A Python int or float ``like`` gives a Python float; a 0-d array ``like`` (a NumPy
+    scalar counts) gives a 0-d array of its library and dtype.  So ``dlogit_scale``
+    comes back the way the caller passed ``logit_scale``.  ``value`` is converted,
+    not judged: a NaN stays a NaN.
+
+    Args:
+        value: a real number, or a one-element array of ``like``'s library (``xp.sum(...)``).
+        like: a Python int or float, or a 0-d float array.
+
+    Raises:
+        TypeError: ``like`` or ``value`` of another kind, or of different libraries.
+        ValueError: ``like`` not 0-d, or ``value`` with more than one element.
+    """
+    if type(like) in (int, float):
+        return float(_one_number(value))
+    dtype = _float_dtype(like, "like")
+    if like.ndim != 0:
+        raise ValueError(f"like must be a Python float or a 0-d array, got shape "
+                         f"{tuple(like.shape)}")
+    value = _one_number(value)
+    xp = array_namespace_of({"value": value, "like": like})
+    return xp.astype(xp.reshape(xp.asarray(value), ()), dtype)
+
+
+def _float_dtype(x, name):
+    """The dtype of ``x``, which must be an array of float32 or float64."""
+    if not array_api_compat.is_array_api_obj(x):
+        raise TypeError(f"{name} must be an array (NumPy, CuPy, ...), got {type(x).__name__}")
+    if not array_namespace(x).isdtype(x.dtype, "real floating"):
+        raise TypeError(f"{name} must have a real floating dtype (float32 or float64), "
+                        f"got {x.dtype}")
+    return x.dtype
+
+
+def _one_number(value):
+    """``value`` if it is a real number or a one-element real array, else a clear error."""
+    if array_api_compat.is_array_api_obj(value):
+        if math.prod(value.shape) != 1:
+            raise ValueError(f"value must be one number, got an array of shape "
+                             f"{tuple(value.shape)}")
+        if not array_namespace(value).isdtype(value.dtype, ("real floating", "integral")):
+            raise TypeError(f"value must be a real number, got dtype {value.dtype}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"value must be a real number or a one-element array, "
+                        f"got {type(value).__name__}")
+    return value
 
 
 def temperature_to_logit_scale(tau) -> float:

@@ -46,14 +46,15 @@ ROBUST_PANEL_ROWS = 1024  # panel height of the robust path, which holds a few (
 def clip_loss_logits_grads(image_embeds, text_embeds, scale, block_size=None):
     """Loss and gradients of the symmetric CLIP loss for embeddings used as given.
 
-    :func:`numclip.clip_loss` calls this after normalizing; called directly, it
-    checks its arguments the way ``clip_loss`` does.
+    :func:`numclip.clip_loss` calls this after normalizing; it checks its arguments
+    the way ``clip_loss`` does, so it can be called directly too.
 
     Args:
         image_embeds, text_embeds: ``(N, D)`` embeddings (normalized by the caller,
             if wanted), float32 or float64, finite, one dtype and one array library.
-        scale: ``exp(logit_scale)``, a positive finite real number (an int or NumPy
-            scalar is taken as a Python float).
+        scale: ``exp(logit_scale)``, a finite real number ``>= 0`` (an int or NumPy
+            scalar is taken as a Python float; 0 is what ``exp`` gives for a
+            ``logit_scale`` below -745, and makes every logit 0).
         block_size: rows per panel, a positive int; ``None`` holds the whole
             ``(N, N)`` matrix.
 
@@ -63,26 +64,28 @@ def clip_loss_logits_grads(image_embeds, text_embeds, scale, block_size=None):
 
     Raises:
         TypeError, ValueError: as :func:`numclip.clip_loss` for the embeddings and
-            ``block_size``; ``scale`` not a positive finite number; a loss beyond
+            ``block_size``; ``scale`` not a finite number ``>= 0``; a loss beyond
             the dtype's range.
     """
     image, text = as_embedding_pair(image_embeds, text_embeds)
     scale = as_number(scale, "scale")
-    if not (math.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale = exp(logit_scale) must be positive and finite, got {scale}")
+    if not (math.isfinite(scale) and scale >= 0):
+        raise ValueError(f"scale = exp(logit_scale) must be finite and >= 0, got {scale}")
     block_size = as_tile_size(block_size, "block_size")
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused just below
         loss, dimage, dtext, dscale = _clip_loss_logits_grads(image, text, scale, block_size)
     top = float(array_namespace(image).finfo(image.dtype).max)  # loss is a float64 number
-    if not (abs(loss) <= top and abs(dscale) <= top):  # NaN fails too
+    if not (abs(loss) <= top and abs(dscale) <= top):  # NaN fails too; dscale sums I_i . dI_i
         raise ValueError(f"the loss overflows {image.dtype}: the logits scale * image_embeds "
-                         "@ text_embeds.T, or the loss they give, leave its range; normalize "
-                         "the embeddings, lower scale, or compute in float64")
+                         "@ text_embeds.T (scale = exp(logit_scale)), or the loss they give, "
+                         "leave its range; normalize the embeddings, lower the scale "
+                         "(logit_scale), or compute in float64")
     return loss, dimage, dtext, dscale
 
 
 def _clip_loss_logits_grads(image, text, scale, block_size):
-    """:func:`clip_loss_logits_grads` of arguments already validated (by ``clip_loss``)."""
+    """The two passes of the module docstring, on arguments :func:`clip_loss_logits_grads`
+    has checked."""
     xp = array_namespace(image, text)
     kernels = _kernels_for(xp)
     n, dtype = image.shape[0], image.dtype

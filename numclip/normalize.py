@@ -44,7 +44,15 @@ def l2_normalize(x, eps: float = EPS):
     x = as_float_array(x, "x")
     if x.ndim == 0:
         raise ValueError("x must have at least one axis, got a 0-d array")
-    return _l2_normalize(x, _as_eps(eps, x.dtype, array_namespace(x)))
+    xp = array_namespace(x)
+    eps = _as_eps(eps, x.dtype, xp)
+    with np.errstate(over="ignore", under="ignore"):  # detected below (NumPy would warn)
+        squares = xp.vecdot(x, x)  # (...,) vecdot makes no (..., D) temporary
+    if _squares_lost_range(xp, squares, eps):
+        return _l2_normalize_rescaled(x, eps, xp)
+    norm = xp.sqrt(squares)[..., None]  # (..., 1)
+    y = x / xp.maximum(norm, xp.asarray(eps, dtype=x.dtype))  # (..., D)
+    return y, (y, norm, eps)
 
 
 def _as_eps(eps, dtype, xp) -> float:
@@ -56,21 +64,6 @@ def _as_eps(eps, dtype, xp) -> float:
                          f"[{float(finfo.smallest_normal):.3g}, {float(finfo.max):.3g}], "
                          f"got {eps}")
     return eps
-
-
-def _l2_normalize(x, eps: float = EPS):
-    """:func:`l2_normalize` of an ``x`` already validated, e.g. by ``as_embedding_pair``.
-
-    The losses call it to skip a second pass checking every entry for NaN.
-    """
-    xp = array_namespace(x)
-    with np.errstate(over="ignore", under="ignore"):  # detected below (NumPy would warn)
-        squares = xp.vecdot(x, x)  # (...,) vecdot makes no (..., D) temporary
-    if _squares_lost_range(xp, squares, eps):
-        return _l2_normalize_rescaled(x, eps, xp)
-    norm = xp.sqrt(squares)[..., None]  # (..., 1)
-    y = x / xp.maximum(norm, xp.asarray(eps, dtype=x.dtype))  # (..., D)
-    return y, (y, norm, eps)
 
 
 def _squares_lost_range(xp, squares, eps):
@@ -91,7 +84,7 @@ def _squares_lost_range(xp, squares, eps):
 
 
 def _l2_normalize_rescaled(x, eps, xp):
-    """:func:`_l2_normalize` that divides each row by its largest ``|x_k|`` before squaring.
+    """:func:`l2_normalize` that divides each row by its largest ``|x_k|`` before squaring.
 
     ``u = x / m`` has largest entry 1, so ``u . u`` lies in ``[1, D]``: no
     overflow, no underflow that matters.  ``y = u / |u|`` never forms ``|x|``,
@@ -139,11 +132,15 @@ def l2_normalize_backward(dy, cache):
     dy = as_float_array(dy, "dy")
     if dy.shape != y.shape:
         raise ValueError(f"dy must have the shape of y, {tuple(y.shape)}, got {tuple(dy.shape)}")
-    array_namespace_of({"dy": dy, "y": y})  # before comparing dtypes of two libraries
+    xp = array_namespace_of({"dy": dy, "y": y})  # before comparing dtypes of two libraries
     if dy.dtype != y.dtype:
         raise TypeError(f"dy must have the dtype of y, {y.dtype}, got {dy.dtype}: "
                         "convert one of them, e.g. dy.astype(y.dtype)")
-    return _l2_normalize_backward(dy, (y, norm, eps))
+    radial = xp.vecdot(dy, y)[..., None]  # (..., 1) component of dy along y
+    clamped = norm < eps  # (..., 1) rows whose forward pass was x / eps: nothing to remove
+    radial = xp.where(clamped, xp.zeros_like(radial), radial)
+    dx = dy - y * radial  # (..., D)
+    return dx / xp.maximum(norm, xp.asarray(eps, dtype=norm.dtype))
 
 
 def _unpack_cache(cache):
@@ -157,14 +154,3 @@ def _unpack_cache(cache):
             and tuple(norm.shape) == (*y.shape[:-1], 1)):
         raise TypeError(f"{what}; got a tuple that l2_normalize did not make")
     return y, norm, eps
-
-
-def _l2_normalize_backward(dy, cache):
-    """:func:`l2_normalize_backward` for a ``dy`` and cache already known to be good."""
-    y, norm, eps = cache
-    xp = array_namespace(dy, y)
-    radial = xp.vecdot(dy, y)[..., None]  # (..., 1) component of dy along y
-    clamped = norm < eps  # (..., 1) rows whose forward pass was x / eps: nothing to remove
-    radial = xp.where(clamped, xp.zeros_like(radial), radial)
-    dx = dy - y * radial  # (..., D)
-    return dx / xp.maximum(norm, xp.asarray(eps, dtype=norm.dtype))

@@ -20,9 +20,10 @@ from numclip.backend import (
     as_log_scale,
     as_real_scalar,
     as_tile_size,
+    exp_scale,
+    scalar_like,
 )
-from numclip.normalize import _l2_normalize, _l2_normalize_backward
-from numclip.similarity import _exp_as, _like_scalar
+from numclip.normalize import l2_normalize, l2_normalize_backward
 
 __all__ = ["siglip_loss", "SIGLIP_INIT_LOGIT_SCALE", "SIGLIP_INIT_LOGIT_BIAS"]
 
@@ -76,10 +77,10 @@ def siglip_loss(image_embeds, text_embeds, logit_scale, logit_bias, *,
     chunk_size = as_tile_size(chunk_size, "chunk_size") or n  # None: one tile, dense
     xp = array_namespace_of({"image_embeds": image_embeds, "logit_scale": logit_scale,
                              "logit_bias": logit_bias})
-    if normalize:  # the pair is validated above
-        image_embeds, image_cache = _l2_normalize(image_embeds)
-        text_embeds, text_cache = _l2_normalize(text_embeds)
-    scale = _exp_as(logit_scale, image_embeds.dtype, xp)  # e^s: a float, or a 0-d array
+    if normalize:
+        image_embeds, image_cache = l2_normalize(image_embeds)
+        text_embeds, text_cache = l2_normalize(text_embeds)
+    scale = exp_scale(logit_scale, image_embeds)  # e^s: a float, or a 0-d array
     bias = _as_dtype(logit_bias, image_embeds.dtype, xp)  # b, in the embeddings' dtype
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused just below
         loss, dimage, dtext, dscale, dbias = _sum_over_tiles(
@@ -89,12 +90,12 @@ def siglip_loss(image_embeds, text_embeds, logit_scale, logit_bias, *,
                          "exp(logit_scale) * image_embeds @ text_embeds.T + logit_bias leave "
                          "its range; normalize the embeddings (normalize=True), lower "
                          "logit_scale or logit_bias, or compute in float64")
-    if normalize:  # dimage and dtext come from the tiles: finite, the right shape
-        dimage = _l2_normalize_backward(dimage, image_cache)
-        dtext = _l2_normalize_backward(dtext, text_cache)
+    if normalize:
+        dimage = l2_normalize_backward(dimage, image_cache)
+        dtext = l2_normalize_backward(dtext, text_cache)
     return loss, {"image_embeds": dimage, "text_embeds": dtext,
-                  "logit_scale": _like_scalar(dscale, logit_scale, xp),
-                  "logit_bias": _like_scalar(dbias, logit_bias, xp)}
+                  "logit_scale": scalar_like(dscale, logit_scale),
+                  "logit_bias": scalar_like(dbias, logit_bias)}
 
 
 def _sum_over_tiles(image_embeds, text_embeds, scale, bias, chunk_size, xp):

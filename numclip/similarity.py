@@ -5,11 +5,16 @@ so the scale ``exp(logit_scale)`` stays positive whatever the optimizer does.
 Derivation of the backward pass: ``docs/derivations.md#the-logit-matrix``.
 """
 
-import math
-
 import numpy as np
 
-from numclip.backend import array_namespace_of, as_embedding_pair, as_log_scale, as_matrix
+from numclip.backend import (
+    array_namespace_of,
+    as_embedding_pair,
+    as_log_scale,
+    as_matrix,
+    exp_scale,
+    scalar_like,
+)
 
 __all__ = ["logit_matrix", "logit_matrix_backward"]
 
@@ -38,7 +43,7 @@ def logit_matrix(image_embeds, text_embeds, logit_scale):
     image_embeds, text_embeds = as_embedding_pair(image_embeds, text_embeds, paired=False)
     logit_scale = as_log_scale(logit_scale)
     xp = array_namespace_of({"image_embeds": image_embeds, "logit_scale": logit_scale})
-    scale = _exp_as(logit_scale, image_embeds.dtype, xp)  # a float, or a 0-d array
+    scale = exp_scale(logit_scale, image_embeds)  # a float, or a 0-d array of their dtype
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused just below
         logits_per_image = scale * (image_embeds @ text_embeds.T)  # (N, M)
     if not bool(xp.all(xp.isfinite(logits_per_image))):
@@ -87,7 +92,7 @@ def logit_matrix_backward(dlogits_per_image, cache):
     dimage_embeds = scale * (dlogits_per_image @ text_embeds)  # (N, D)
     dtext_embeds = scale * (dlogits_per_image.T @ image_embeds)  # (M, D)
     dlogit_scale = xp.sum(dlogits_per_image * logits_per_image)  # () dS/ds = S
-    return dimage_embeds, dtext_embeds, _like_scalar(dlogit_scale, logit_scale, xp)
+    return dimage_embeds, dtext_embeds, scalar_like(dlogit_scale, logit_scale)
 
 
 def _unpack_cache(cache):
@@ -101,22 +106,3 @@ def _unpack_cache(cache):
     if not (arrays and tuple(logits.shape) == (image_embeds.shape[0], text_embeds.shape[0])):
         raise TypeError(f"{what}; got a tuple that logit_matrix did not make")
     return cache
-
-
-def _exp_as(logit_scale, dtype, xp):
-    """``exp(logit_scale)`` as a Python float, or as a 0-d array of ``dtype``.
-
-    Casting to the embeddings' dtype keeps float32 in, float32 out even when
-    the scale was given as a float64 array.
-    """
-    if type(logit_scale) in (int, float):
-        return math.exp(logit_scale)
-    return xp.exp(xp.astype(logit_scale, dtype))
-
-
-def _like_scalar(value, like, xp):
-    """``value`` (a float or 0-d array) in the form ``like`` came in: a float, or a 0-d
-    array of its dtype."""
-    if type(like) in (int, float):
-        return float(value)
-    return xp.astype(xp.reshape(xp.asarray(value), ()), like.dtype)

@@ -25,7 +25,9 @@ from numclip.backend import (
     as_numpy,
     as_real_scalar,
     as_tile_size,
+    exp_scale,
     logit_scale_to_temperature,
+    scalar_like,
     temperature_to_logit_scale,
     to_numpy,
 )
@@ -147,6 +149,26 @@ BAD = [
     bad(as_bool, "yes", "normalize", error=TypeError, words="normalize must be True or False"),
     bad(as_bool, 1, "normalize", error=TypeError, words="normalize must be True or False"),
     bad(as_bool, None, "normalize", error=TypeError, words="normalize must be True or False"),
+    bad(exp_scale, "2.0", ONES, error=TypeError, words="logit_scale must be a real number"),
+    bad(exp_scale, 1000.0, ONES, error=ValueError, words=("logit_scale = 1000.0", "overflow")),
+    bad(exp_scale, 2.0, [1.0], error=TypeError, words="like must be an array"),
+    bad(exp_scale, 2.0, np.ones(2, int), error=TypeError,
+        words="like must have a real floating dtype"),
+    bad(exp_scale, np.float64(2.0), STRICT, error=TypeError,
+        words="logit_scale (numpy) and like (array_api_strict) cannot be mixed"),
+    bad(scalar_like, "1", 1.0, error=TypeError, words=("value must be a real number", "str")),
+    bad(scalar_like, True, 1.0, error=TypeError, words=("value must be a real number", "bool")),
+    bad(scalar_like, None, np.float32(1.0), error=TypeError, words="value must be a real number"),
+    bad(scalar_like, np.ones(3), 1.0, error=ValueError,
+        words="value must be one number, got an array of shape (3,)"),
+    bad(scalar_like, np.array(True), 1.0, error=TypeError,
+        words="value must be a real number, got dtype bool"),
+    bad(scalar_like, 1.0, np.ones(2), error=ValueError,
+        words="like must be a Python float or a 0-d array, got shape (2,)"),
+    bad(scalar_like, 1.0, "s", error=TypeError, words="like must be an array"),
+    bad(scalar_like, 1.0, np.array(1), error=TypeError, words="like must have a real floating"),
+    bad(scalar_like, np.float64(1.0), array_api_strict.asarray(1.0), error=TypeError,
+        words="value (numpy) and like (array_api_strict) cannot be mixed"),
     bad(temperature_to_logit_scale, 0.0, error=ValueError, words="tau (the temperature) must be"),
     bad(temperature_to_logit_scale, -0.07, error=ValueError, words="tau (the temperature) must"),
     bad(temperature_to_logit_scale, math.inf, error=ValueError, words="tau must be finite"),
@@ -218,6 +240,26 @@ def test_scalars_keep_the_form_they_came_in():
     assert as_tile_size(None, "b") is None
     assert as_int(np.uint8(4), "k", 1, 4) == 4 and type(as_int(np.uint8(4), "k")) is int
     assert as_bool(np.True_, "flag") is True and as_bool(False, "flag") is False
+
+
+def test_the_learned_scale_and_its_gradient_keep_the_form_they_came_in():
+    """exp_scale and scalar_like are how the losses keep float32 float32 and hand a
+    gradient back in the form its parameter was given."""
+    f32 = np.ones((2, 3), np.float32)
+    assert exp_scale(2, f32) == math.exp(2.0) and type(exp_scale(2, f32)) is float
+    for logit_scale in (np.float64(2.0), np.array(2.0), np.float32(2.0)):
+        scale = exp_scale(logit_scale, f32)
+        assert scale.shape == () and scale.dtype == np.float32  # not promoted to float64
+    strict = array_api_strict.asarray(f32)
+    scale = exp_scale(array_api_strict.asarray(2.0), strict)
+    assert array_namespace(scale) is array_namespace(strict) and scale.dtype == strict.dtype
+    assert scalar_like(np.float32(3.0), 1.0) == 3.0 and type(scalar_like(np.float32(3), 1)) is float
+    for like in (np.float32(1.0), np.array(1.0), array_api_strict.asarray(1.0)):
+        value = array_namespace(like).asarray([3.0])  # one element, any shape
+        got = scalar_like(value, like)
+        assert got.shape == () and got.dtype == like.dtype and float(got) == 3.0
+        assert array_namespace(got) is array_namespace(like)
+    assert math.isnan(scalar_like(math.nan, 1.0))  # converted, not judged
 
 
 def test_hyperparameters_become_python_floats():

@@ -196,8 +196,8 @@ BAD += [
         words="image_embeds must be 2-D"),
     bad(clip_loss_logits_grads, ONES, array_api_strict.asarray(ONES), 1.0, error=TypeError,
         words="image_embeds (numpy) and text_embeds (array_api_strict) cannot be mixed"),
-    bad(clip_loss_logits_grads, ONES, ONES, 0.0, error=ValueError,
-        words="scale = exp(logit_scale) must be positive"),
+    bad(clip_loss_logits_grads, ONES, ONES, -1e-300, error=ValueError,
+        words="scale = exp(logit_scale) must be finite and >= 0, got -1e-300"),
     bad(clip_loss_logits_grads, ONES, ONES, -1.0, error=ValueError, words="scale"),
     bad(clip_loss_logits_grads, ONES, ONES, math.inf, error=ValueError, words="scale"),
     bad(clip_loss_logits_grads, ONES, ONES, math.nan, error=ValueError, words="scale"),
@@ -235,6 +235,17 @@ def test_called_directly_it_gives_what_clip_loss_gives():
     assert got[0] == float(loss) and got[3] == grads["logit_scale"]
     np.testing.assert_array_equal(got[1], grads["image_embeds"])
     np.testing.assert_array_equal(got[2], grads["text_embeds"])
+
+
+def test_a_scale_that_underflowed_to_zero_is_a_scale():
+    """exp(logit_scale) is 0.0 below logit_scale -745: every logit is 0, each softmax
+    uniform, the loss log N; clip_loss calls clip_loss_logits_grads with that 0.0."""
+    img, txt = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    loss, dimage, dtext, dscale = clip_loss_logits_grads(img, txt, 0.0)
+    assert loss == pytest.approx(math.log(4), rel=1e-15) and dscale == 0.0
+    assert not np.any(dimage) and not np.any(dtext)
+    got, want = clip_loss(img, txt, -800.0), clip_loss_reference(img, txt, -800.0)
+    assert_same(got, want, 1e-15)
 
 
 @pytest.mark.filterwarnings("error")
