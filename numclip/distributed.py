@@ -36,7 +36,6 @@ from numclip.backend import (
     to_numpy,
 )
 from numclip.losses import cross_entropy
-from numclip.model import as_batch
 from numclip.normalize import l2_normalize, l2_normalize_backward
 from numclip.similarity import logit_matrix, logit_matrix_backward
 
@@ -273,37 +272,40 @@ def local_clip_loss(image_embeds, text_embeds, logit_scale, comm, *, normalize: 
 
 
 def distributed_loss_and_grads(model, pixels, token_features, comm):
-    """:meth:`TinyCLIP.loss_and_grads` of a global batch, from this rank's share of it.
+    """``model.loss_and_grads`` of a global batch, from this rank's share of it.
 
-    Each encoder gradient is ``X^T G`` over the global batch; split along the
-    batch it is ``sum_r X_r^T G_r``, so every rank computes its term and an
-    all-reduce adds them up.
+    The model's encoders run on this rank's rows only (``model.embed``); the loss is
+    :func:`local_clip_loss` over every rank's embeddings; ``model.embed_backward``
+    turns this rank's rows of the embedding gradients into its share of the
+    parameter gradients.  Every parameter gradient is a sum over the batch's rows,
+    so an all-reduce of the shares is the gradient of the global batch: the same
+    for the linear and the transformer encoders, which this function does not know.
 
     Args:
-        model: a :class:`numclip.model.TinyCLIP` with the same parameters on every rank.
+        model: a model with ``params``, ``embed`` and ``embed_backward`` (a
+            :class:`numclip.model.TinyCLIP` with the CLIP loss), the same on every rank.
         pixels: ``(n, P)`` this rank's images (:func:`shard_rows` of the global batch).
-        token_features: ``(n, V)`` this rank's captions, paired row by row with ``pixels``.
+        token_features: this rank's captions (``model.text_inputs``), paired row by
+            row with ``pixels``.
         comm: the communicator.
 
     Returns:
         loss (0-d) and grads (the keys and shapes of ``model.params``) of the
         global batch, the same on every rank.
     """
-    params = getattr(model, "params", None)
-    if not isinstance(params, Mapping) or not {"image_proj", "text_proj", "logit_scale"} <= set(
-            params):
-        raise TypeError("model must be a TinyCLIP (params image_proj, text_proj, logit_scale), "
-                        f"got {type(model).__name__}")
-    pixels, token_features = as_batch(params, pixels, token_features)
-    image_embeds = pixels @ params["image_proj"]  # (n, D), normalized in the loss
-    text_embeds = token_features @ params["text_proj"]  # (n, D)
-    loss, g = local_clip_loss(image_embeds, text_embeds, params["logit_scale"], comm)
-    grads = allreduce_sum({
-        "image_proj": pixels.T @ g["image_embeds"],  # (P, D) this rank's term X_r^T G_r
-        "text_proj": token_features.T @ g["text_embeds"],  # (V, D)
-    }, comm)
+    if not all(callable(getattr(model, m, None)) for m in ("embed", "embed_backward")) or (
+            not isinstance(getattr(model, "params", None), Mapping)):
+        raise TypeError("model must be a TinyCLIP (params, embed and embed_backward), got "
+                        f"{type(model).__name__}")
+    if getattr(model, "loss", "clip") != "clip":
+        raise ValueError(f"distributed training implements the CLIP loss only; the model "
+                         f"computes {model.loss!r}")
+    image_embeds, text_embeds, cache = model.embed(pixels, token_features)  # (n, D) each
+    loss, g = local_clip_loss(image_embeds, text_embeds, model.params["logit_scale"], comm)
+    grads = allreduce_sum(model.embed_backward(g["image_embeds"], g["text_embeds"], cache),
+                          comm)  # this rank's terms X_r^T G_r, summed over ranks
     grads["logit_scale"] = g["logit_scale"]  # () already summed over ranks
-    return loss, grads
+    return loss, {k: grads[k] for k in model.params}
 
 
 # ----------------------------------------------------------------------------- helpers

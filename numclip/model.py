@@ -1,11 +1,17 @@
-"""A tiny CLIP: one linear map per modality into a shared embedding space.
+"""A tiny CLIP: a shared embedding space learned with linear or transformer encoders.
 
-The encoders are as simple as they can be, so that everything interesting is
-the contrastive objective: ``image_embeds = pixels @ W_img`` and
-``text_embeds = bag_of_words @ W_txt``, both L2-normalized inside the loss,
-plus the learnable ``logit_scale = log(1/tau)`` initialised at tau = 0.07
-(CLIP paper, section 2.5).  Gradients are the core's backward passes followed
-by one matrix product per encoder.
+``encoder="linear"`` keeps the encoders as simple as they can be, so that
+everything interesting is the contrastive objective: ``image_embeds = pixels @
+W_img`` and ``text_embeds = bag_of_words @ W_txt``.  ``encoder="transformer"`` uses
+CLIP's real architecture, small: a Vision Transformer over 4 x 4 patches and a causal
+text Transformer over the caption's word ids (:mod:`numclip.nn`).  Either way the
+embeddings are L2-normalized inside the loss, with the learnable ``logit_scale =
+log(1/tau)`` initialised at tau = 0.07 (CLIP paper, section 2.5).
+
+Every model speaks one interface, which training, checkpoints, the distributed
+path and zero-shot use and nothing else: ``params`` (a dict of arrays),
+``embed``/``embed_backward`` (the encoders' forward and backward),
+``loss_and_grads``, ``encode_images``/``encode_texts`` and ``text_inputs``.
 """
 
 from __future__ import annotations
@@ -30,48 +36,70 @@ from numclip.backend import (
     to_numpy,
 )
 from numclip.losses import clip_loss
+from numclip.nn.encoders import TextTransformer, VisionTransformer
 from numclip.normalize import l2_normalize
 from numclip.siglip import SIGLIP_INIT_LOGIT_BIAS, SIGLIP_INIT_LOGIT_SCALE, siglip_loss
 
-__all__ = ["TinyCLIP", "as_batch", "INIT_LOGIT_SCALE", "LOSSES"]
+__all__ = ["TinyCLIP", "as_batch", "INIT_LOGIT_SCALE", "LOSSES", "ENCODERS", "TRANSFORMER"]
 
 INIT_LOGIT_SCALE = math.log(1 / 0.07)
 LOSSES = ("clip", "siglip")  # CLIP's softmax loss, or SigLIP's sigmoid loss with a bias
+ENCODERS = ("linear", "transformer")
+
+# The transformer encoders' size: small enough to train in about a minute on two cores,
+# large enough to mix colour and shape across patches and words across positions.
+TRANSFORMER = {
+    "patch_size": 4,  # 16 x 16 images -> 16 patches + the class token
+    "width": 64,  # D of both towers' tokens
+    "layers": 2,  # residual blocks per tower
+    "heads": 4,  # head width 16
+    "context_length": 16,  # <start> + up to 14 words + <end>; captions have at most 7
+    "activation": "quick_gelu",  # OpenAI CLIP's, and a third of exact GELU's cost in NumPy
+}
 
 
 @dataclass
 class TinyCLIP:
-    """Parameters in a dict: ``image_proj`` (P, D), ``text_proj`` (V, D), ``logit_scale`` ()
-    and, for ``loss="siglip"``, ``logit_bias`` ().
+    """A tiny CLIP whose parameters live in a dict, gradients under the same keys.
+
+    ``encoder="linear"``: ``image_proj`` (P, D), ``text_proj`` (V, D).
+    ``encoder="transformer"``: open_clip's keys (``visual.conv1.weight``, ...,
+    ``token_embedding.weight`` (V + 2, D_t), ``text_projection``), the token table
+    holding the V words, then ``<start>`` (id V) and ``<end>`` (id V + 1, the largest,
+    where the text encoder pools as CLIP's does).  Both: ``logit_scale`` () and, for
+    ``loss="siglip"``, ``logit_bias`` ().
 
     Construction checks the parameters (exactly these keys, these shapes, one
-    float32 or float64 dtype and one array library, finite values) and ``loss``,
-    raising a ``TypeError`` or ``ValueError`` that names the offending one.
+    float32 or float64 dtype and one array library, finite values), ``loss`` and
+    ``encoder``, raising a ``TypeError`` or ``ValueError`` that names the offending one.
     """
 
     params: dict
     loss: str = "clip"  # which of LOSSES loss_and_grads computes
+    encoder: str = "linear"  # which of ENCODERS turns pixels and captions into embeddings
 
     def __post_init__(self):
-        if not isinstance(self.loss, str) or self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        _check_params(self.params, self.loss)
+        _check_choices(self.loss, self.encoder)
+        _check_params(self.params, self.loss, self.encoder)
 
     @classmethod
     def create(cls, num_pixels: int, vocab_size: int, embed_dim: int = 64, *, seed: int = 0,
-               dtype=np.float32, xp=np, loss: str = "clip") -> TinyCLIP:
-        """Random projections with unit-variance outputs; ``xp`` picks the array library.
+               dtype=np.float32, xp=np, loss: str = "clip", encoder: str = "linear") -> TinyCLIP:
+        """Random initial weights; ``xp`` picks the array library.
 
-        ``logit_scale`` starts where each loss's reference starts it: log(1/0.07)
-        for CLIP, log 10 with a bias of -10 for SigLIP (open_clip).
+        The linear encoders start with unit-variance outputs; the transformers as
+        open_clip initialises them.  ``logit_scale`` starts where each loss's
+        reference starts it: log(1/0.07) for CLIP, log 10 with a bias of -10 for
+        SigLIP (open_clip).
 
         Args:
-            num_pixels, vocab_size, embed_dim: P, V and D, positive ints (NumPy ints too).
+            num_pixels, vocab_size, embed_dim: P (``3 S^2`` for S x S RGB images), V and D,
+                positive ints (NumPy ints too).
             seed: a non-negative int; the weights are drawn with NumPy on the host from it,
                 so every array library gets the same numbers.
             dtype: float32 or float64 (NumPy's, a name such as ``"float32"``, or ``xp``'s).
             xp: the array library (``numpy``, ``cupy``, ``array_api_strict``, ...).
-            loss: one of :data:`LOSSES`.
+            loss: one of :data:`LOSSES`; encoder: one of :data:`ENCODERS`.
         """
         named = {"num_pixels": num_pixels, "vocab_size": vocab_size, "embed_dim": embed_dim}
         sizes = [as_int(value, name, 1) for name, value in named.items()]
@@ -84,14 +112,113 @@ class TinyCLIP:
         if seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed}")
         dtype = _float_dtype_name(dtype, _array_library(xp))
-        if not isinstance(loss, str) or loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-        params = _initial_params(*sizes, int(seed), loss, dtype)
-        return cls({k: xp.asarray(v) for k, v in params.items()}, loss)
+        _check_choices(loss, encoder)
+        if encoder == "transformer":
+            params = _initial_transformer_params(*sizes, int(seed), loss, dtype)
+        else:
+            params = _initial_params(*sizes, int(seed), loss, dtype)
+        return cls({k: xp.asarray(v) for k, v in params.items()}, loss, encoder)
+
+    @staticmethod
+    def param_shapes(num_pixels: int, vocab_size: int, embed_dim: int, loss: str = "clip",
+                     encoder: str = "linear") -> dict:
+        """Every parameter's key and shape for these sizes (what a checkpoint must hold)."""
+        num_pixels, vocab_size, embed_dim = (as_int(num_pixels, "num_pixels", 1),
+                                             as_int(vocab_size, "vocab_size", 1),
+                                             as_int(embed_dim, "embed_dim", 1))
+        _check_choices(loss, encoder)
+        if encoder == "transformer":
+            vision, text = _towers(num_pixels, vocab_size, embed_dim)
+            shapes = {**vision.param_shapes(), **text.param_shapes()}
+        else:
+            shapes = {"image_proj": (num_pixels, embed_dim), "text_proj": (vocab_size, embed_dim)}
+        shapes["logit_scale"] = ()
+        if loss == "siglip":
+            shapes["logit_bias"] = ()
+        return shapes
 
     @property
     def embed_dim(self) -> int:
-        return self.params["image_proj"].shape[1]
+        return self.params[_IMAGE_OUT[self.encoder]].shape[1]
+
+    @property
+    def num_pixels(self) -> int:
+        """P, the width of the flattened images the model takes."""
+        if self.encoder == "linear":
+            return self.params["image_proj"].shape[0]
+        return 3 * _image_side(self.params) ** 2
+
+    @property
+    def vocab_size(self) -> int:
+        """V, the words the model knows (the rows of its vocabulary)."""
+        if self.encoder == "linear":
+            return self.params["text_proj"].shape[0]
+        return self.params["token_embedding.weight"].shape[0] - 2  # less <start>, <end>
+
+    def text_inputs(self, vocab, texts, *, warn: bool = True):
+        """What the text encoder reads for ``texts``, in the model's library and dtype.
+
+        Linear: ``(n, V)`` bag-of-words features (:meth:`Vocabulary.features`).
+        Transformer: ``(n, context_length)`` int64 ids ``[<start>, words..., <end>, 0...]``,
+        truncated (keeping ``<end>``) past ``context_length - 2`` words.
+        """
+        from numclip.text import Vocabulary  # here: text builds on nothing of the model's
+
+        if not isinstance(vocab, Vocabulary):
+            raise TypeError(f"vocab must be a numclip.text.Vocabulary, got {type(vocab).__name__}")
+        if len(vocab) != self.vocab_size:
+            raise ValueError(f"vocab has {len(vocab)} words but the model knows "
+                             f"{self.vocab_size}; use the vocabulary it was trained with")
+        xp = array_namespace(self.params["logit_scale"])
+        if self.encoder == "linear":
+            features = vocab.features(texts, warn=warn)  # (n, V)
+            return xp.asarray(features, dtype=self.params["text_proj"].dtype)
+        vocab.features(texts, warn=warn)  # the same checks and warnings as the linear encoder's
+        return xp.asarray(_token_ids(vocab, texts, self.vocab_size))
+
+    def embed(self, pixels, texts):
+        """The encoders' forward pass: unnormalized ``(B, D)`` image and text embeddings.
+
+        Args:
+            pixels: ``(B, P)`` flattened images, in the model's library and dtype (lists
+                of numbers are taken in its dtype).
+            texts: ``(B, V)`` features or ``(B, L)`` ids, as :meth:`text_inputs` makes them.
+
+        Returns:
+            image_embeds, text_embeds, and the cache for :meth:`embed_backward`.
+        """
+        if self.encoder == "linear":
+            pixels, texts = as_batch(self.params, pixels, texts)
+            image_embeds = pixels @ self.params["image_proj"]  # (B, D)
+            text_embeds = texts @ self.params["text_proj"]  # (B, D)
+            return image_embeds, text_embeds, (pixels, texts)
+        images, ids = _as_transformer_batch(self.params, pixels, texts)
+        vision, text = _towers_of(self.params)
+        image_embeds, vision_cache = vision.forward(self.params, images)  # (B, D)
+        text_embeds, text_cache = text.forward(self.params, ids)  # (B, D)
+        return image_embeds, text_embeds, (vision_cache, text_cache)
+
+    def embed_backward(self, dimage_embeds, dtext_embeds, cache) -> dict:
+        """Gradients of :meth:`embed` for every encoder parameter (all but the scale and
+        bias), from the gradients of its two outputs.  A sum over the batch's rows, so
+        the sum over data-parallel shards is the gradient of the whole batch."""
+        if not isinstance(cache, tuple) or len(cache) != 2:
+            raise TypeError("cache must be the cache that embed returned, got "
+                            f"{type(cache).__name__}")
+        if self.encoder == "linear":
+            pixels, texts = cache
+            dimage_embeds = _as_input(dimage_embeds, "dimage_embeds", self.embed_dim, pixels)
+            dtext_embeds = _as_input(dtext_embeds, "dtext_embeds", self.embed_dim, pixels)
+            if dimage_embeds.shape[0] != pixels.shape[0] or (
+                    dtext_embeds.shape[0] != pixels.shape[0]):
+                raise ValueError(f"dimage_embeds and dtext_embeds must have {pixels.shape[0]} "
+                                 "rows, one per pair of the batch embed saw")
+            return {"image_proj": pixels.T @ dimage_embeds,  # (P, D) = (P, B) @ (B, D)
+                    "text_proj": texts.T @ dtext_embeds}  # (V, D)
+        vision, text = _towers_of(self.params)
+        vision_cache, text_cache = cache
+        return vision.backward(dimage_embeds, vision_cache) | text.backward(dtext_embeds,
+                                                                            text_cache)
 
     def encode_images(self, pixels):
         """``(n, P)`` flattened pixels -> ``(n, D)`` unit-length image embeddings.
@@ -99,54 +226,144 @@ class TinyCLIP:
         ``pixels`` must have the model's P columns, array library and dtype (float32
         in, float32 out); a list of numbers is taken in the model's dtype.
         """
-        pixels = _as_input(pixels, "pixels", self.params["image_proj"])
-        return l2_normalize(pixels @ self.params["image_proj"])[0]
+        if self.encoder == "linear":
+            pixels = _as_input(pixels, "pixels", self.num_pixels, self.params["image_proj"])
+            return l2_normalize(pixels @ self.params["image_proj"])[0]
+        images = _as_images(self.params, pixels)
+        return l2_normalize(_towers_of(self.params)[0].forward(self.params, images)[0])[0]
 
     def encode_texts(self, token_features):
-        """``(n, V)`` bag-of-words features -> ``(n, D)`` unit-length text embeddings.
+        """Text inputs (:meth:`text_inputs`) -> ``(n, D)`` unit-length text embeddings.
 
-        ``token_features`` must have the model's V columns, array library and dtype;
-        a list of numbers is taken in the model's dtype.
+        Linear: ``(n, V)`` bag-of-words features in the model's library and dtype (a
+        list of numbers is taken in the model's dtype); transformer: ``(n, L)`` ids.
         """
-        token_features = _as_input(token_features, "token_features", self.params["text_proj"])
-        return l2_normalize(token_features @ self.params["text_proj"])[0]
+        if self.encoder == "linear":
+            token_features = _as_input(token_features, "token_features", self.vocab_size,
+                                       self.params["text_proj"])
+            return l2_normalize(token_features @ self.params["text_proj"])[0]
+        ids = _as_ids(self.params, token_features)
+        return l2_normalize(_towers_of(self.params)[1].forward(self.params, ids)[0])[0]
 
     def loss_and_grads(self, pixels, token_features):
-        """Symmetric CLIP loss of a batch of pairs and its gradients for every parameter.
+        """Symmetric CLIP loss (or SigLIP's) of a batch of pairs and its gradients for
+        every parameter.
 
         Args:
             pixels: ``(B, P)`` images, row ``i`` paired with ``token_features[i]``, in
                 the model's array library and dtype (as for :meth:`encode_images`).
-            token_features: ``(B, V)`` captions as bag-of-words features.
+            token_features: ``(B, V)`` bag-of-words features or ``(B, L)`` ids
+                (:meth:`text_inputs`).
 
         Returns:
             loss (0-d), grads: dict with the keys and shapes of ``params``.
         """
-        pixels, token_features = as_batch(self.params, pixels, token_features)
-        image_embeds = pixels @ self.params["image_proj"]  # (B, D), normalized in the loss
-        text_embeds = token_features @ self.params["text_proj"]  # (B, D)
+        image_embeds, text_embeds, cache = self.embed(pixels, token_features)
         if self.loss == "siglip":
             loss, g = siglip_loss(image_embeds, text_embeds, self.params["logit_scale"],
                                   self.params["logit_bias"])
         else:
             loss, g = clip_loss(image_embeds, text_embeds, self.params["logit_scale"])
-        grads = {
-            "image_proj": pixels.T @ g["image_embeds"],  # (P, D) = (P, B) @ (B, D)
-            "text_proj": token_features.T @ g["text_embeds"],  # (V, D)
-            "logit_scale": g["logit_scale"],  # ()
-        }
+        grads = self.embed_backward(g["image_embeds"], g["text_embeds"], cache)
+        grads["logit_scale"] = g["logit_scale"]  # ()
         if "logit_bias" in g:
             grads["logit_bias"] = g["logit_bias"]  # ()
-        return loss, grads
+        return loss, {k: grads[k] for k in self.params}
 
     def to(self, xp) -> TinyCLIP:
         """The same model with its parameters in array library ``xp`` (e.g. ``cupy``)."""
         xp = _array_library(xp)
-        return TinyCLIP({k: xp.asarray(to_numpy(v)) for k, v in self.params.items()}, self.loss)
+        return TinyCLIP({k: xp.asarray(to_numpy(v)) for k, v in self.params.items()}, self.loss,
+                        self.encoder)
 
 
-def _as_input(x, name, proj):
-    """``x`` as an encoder's ``(n, P)`` input for the projection ``proj`` ``(P, D)``.
+def _check_choices(loss, encoder) -> None:
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    if not isinstance(encoder, str) or encoder not in ENCODERS:
+        raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
+
+
+_IMAGE_OUT = {"linear": "image_proj", "transformer": "visual.proj"}  # (., D) of each encoder
+
+
+def _image_side(params) -> int:
+    """S of the S x S images a transformer model takes: its patch grid times the patch."""
+    grid = math.isqrt(params["visual.positional_embedding"].shape[0] - 1)
+    return grid * params["visual.conv1.weight"].shape[-1]
+
+
+def _towers(num_pixels: int, vocab_size: int, embed_dim: int):
+    """The transformer model's two encoders for these sizes."""
+    side = math.isqrt(num_pixels // 3)
+    if 3 * side * side != num_pixels or side % TRANSFORMER["patch_size"]:
+        raise ValueError(f"num_pixels must be 3 S^2 for S x S RGB images with S a multiple of "
+                         f"the patch size {TRANSFORMER['patch_size']}, got {num_pixels}")
+    t = TRANSFORMER
+    vision = VisionTransformer(side, t["patch_size"], t["width"], t["layers"], t["heads"],
+                               embed_dim, activation=t["activation"])
+    text = TextTransformer(t["context_length"], vocab_size + 2, t["width"], t["layers"],
+                           t["heads"], embed_dim, activation=t["activation"])
+    return vision, text
+
+
+def _towers_of(params):
+    return _towers(3 * _image_side(params) ** 2, params["token_embedding.weight"].shape[0] - 2,
+                   params["visual.proj"].shape[1])
+
+
+def _initial_transformer_params(num_pixels, vocab_size, embed_dim, seed, loss, dtype) -> dict:
+    rng = np.random.default_rng(seed)  # drawn on the host: every backend sees the same
+    vision, text = _towers(num_pixels, vocab_size, embed_dim)
+    params = vision.init_params(rng) | text.init_params(rng)
+    params |= {"logit_scale": INIT_LOGIT_SCALE} if loss == "clip" else {
+        "logit_scale": SIGLIP_INIT_LOGIT_SCALE, "logit_bias": SIGLIP_INIT_LOGIT_BIAS}
+    return {k: np.asarray(v, dtype=dtype) for k, v in params.items()}
+
+
+def _token_ids(vocab, texts, vocab_size: int) -> np.ndarray:
+    """``(n, context_length)`` ids: ``<start>`` = V, the words, ``<end>`` = V + 1, zeros."""
+    length = TRANSFORMER["context_length"]
+    ids = np.zeros((len(texts), length), dtype=np.int64)
+    for i, text in enumerate(texts):
+        words = vocab.encode(text)[:length - 2]  # truncated, keeping room for <end>
+        ids[i, :len(words) + 2] = [vocab_size, *words, vocab_size + 1]
+    return ids
+
+
+def _as_images(params, pixels):
+    """``(B, P)`` flattened ``(S, S, 3)`` images as the ViT's ``(B, 3, S, S)``."""
+    side = _image_side(params)
+    pixels = _as_input(pixels, "pixels", 3 * side * side, params["visual.proj"])
+    xp = array_namespace(pixels)
+    return xp.permute_dims(xp.reshape(pixels, (pixels.shape[0], side, side, 3)), (0, 3, 1, 2))
+
+
+def _as_ids(params, ids):
+    """``(B, L)`` token ids for the text tower, each ending in ``<end>`` (the largest)."""
+    from numclip.nn.validate import as_token_ids
+
+    ids = as_token_ids(ids, "token_features", params["token_embedding.weight"].shape[0],
+                       TRANSFORMER["context_length"])
+    xp = array_namespace(ids)
+    if not bool(xp.all(xp.max(ids, axis=1) == params["token_embedding.weight"].shape[0] - 1)):
+        raise ValueError("token_features must be token ids with an <end> token (the largest "
+                         "id) in every row; make them with model.text_inputs(vocab, texts)")
+    return ids
+
+
+def _as_transformer_batch(params, pixels, texts):
+    images, ids = _as_images(params, pixels), _as_ids(params, texts)
+    if images.shape[0] != ids.shape[0]:
+        raise ValueError("pixels and token_features must hold the same number of pairs B "
+                         "(row i of each is one image and its caption), got "
+                         f"{images.shape[0]} and {ids.shape[0]}")
+    return images, ids
+
+
+def _as_input(x, name, width, like):
+    """``x`` as an encoder's ``(n, width)`` input, in the library and dtype of ``like``
+    (one of the model's parameters).
 
     A list or tuple of numbers is typed in, not computed: it becomes an array of the
     model's library and dtype.  An array must already be one (a float64 array for a
@@ -154,14 +371,14 @@ def _as_input(x, name, proj):
     """
     if isinstance(x, list | tuple):
         x = as_matrix(x, name)  # float64, finite
-        xp = array_namespace(proj)
+        xp = array_namespace(like)
         with np.errstate(over="ignore"):  # beyond the model's dtype: refused just below
-            x = xp.asarray(x, dtype=proj.dtype)
+            x = xp.asarray(x, dtype=like.dtype)
         if not bool(xp.all(xp.isfinite(x))):
             raise ValueError(f"{name} holds numbers beyond the range of the model's dtype "
-                             f"{proj.dtype}")
+                             f"{like.dtype}")
     x = as_matrix(x, name)
-    _check_width(name, x, proj)
+    _check_width(name, x, width, like)
     return x
 
 
@@ -182,8 +399,9 @@ def as_batch(params: dict, pixels, token_features):
     if not (isinstance(params, Mapping) and {"image_proj", "text_proj"} <= set(params)):
         raise TypeError("params must be a TinyCLIP's parameters (image_proj, text_proj), got "
                         f"{type(params).__name__}")
-    pixels = _as_input(pixels, "pixels", params["image_proj"])
-    token_features = _as_input(token_features, "token_features", params["text_proj"])
+    image_proj, text_proj = params["image_proj"], params["text_proj"]
+    pixels = _as_input(pixels, "pixels", image_proj.shape[0], image_proj)
+    token_features = _as_input(token_features, "token_features", text_proj.shape[0], text_proj)
     if pixels.shape[0] != token_features.shape[0]:
         raise ValueError("pixels and token_features must hold the same number of pairs B "
                          "(row i of each is one image and its caption), got "
@@ -191,18 +409,18 @@ def as_batch(params: dict, pixels, token_features):
     return pixels, token_features
 
 
-def _check_width(name, x, proj) -> None:
-    """Raise unless the ``(n, P)`` input ``x`` fits the projection ``proj`` ``(P, D)``:
-    P columns, the model's array library and dtype."""
-    if x.shape[1] != proj.shape[0]:
-        raise ValueError(f"{name} must have {proj.shape[0]} columns to match the model, "
+def _check_width(name, x, width, like) -> None:
+    """Raise unless the ``(n, P)`` input ``x`` has ``width`` columns and the array library
+    and dtype of ``like``, one of the model's parameters."""
+    if x.shape[1] != width:
+        raise ValueError(f"{name} must have {width} columns to match the model, "
                          f"got {x.shape[1]}")
     try:
-        xp = array_namespace_of({name: x, "the model": proj})
+        xp = array_namespace_of({name: x, "the model": like})
     except TypeError as err:
         raise TypeError(f"{name} must be in the model's array library: {err}") from None
-    if x.dtype != proj.dtype:
-        raise TypeError(f"{name} has dtype {x.dtype} but the model is {proj.dtype}; "
+    if x.dtype != like.dtype:
+        raise TypeError(f"{name} has dtype {x.dtype} but the model is {like.dtype}; "
                         f"convert with {xp.__name__.split('.')[-1]}.astype")
 
 
@@ -260,12 +478,16 @@ _SHAPES = {"image_proj": "(P, D)", "text_proj": "(V, D)", "logit_scale": "()",
            "logit_bias": "()"}
 
 
-def _check_params(params, loss: str) -> None:
+def _check_params(params, loss: str, encoder: str = "linear") -> None:
     """Check a TinyCLIP's parameter dict; every error names the parameter."""
     if not isinstance(params, dict):
         raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
-    expected = {"image_proj", "text_proj", "logit_scale"} | (
-        {"logit_bias"} if loss == "siglip" else set())
+    if encoder == "transformer":
+        _check_transformer_shapes(params, loss)
+        expected = set(params)
+    else:
+        expected = {"image_proj", "text_proj", "logit_scale"} | (
+            {"logit_bias"} if loss == "siglip" else set())
     if set(params) != expected:
         missing, extra = sorted(expected - set(params)), sorted(set(params) - expected, key=str)
         raise ValueError(f"params for loss={loss!r} must have the keys {sorted(expected)}; "
@@ -275,11 +497,12 @@ def _check_params(params, loss: str) -> None:
         if not array_api_compat.is_array_api_obj(params[k]):  # a list would stay a list
             raise TypeError(f"{name} must be an array, got {type(params[k]).__name__}")
         value = as_float_array(params[k], name)  # real floating, non-empty, finite
-        if value.ndim != (2 if k.endswith("_proj") else 0):
+        if encoder == "linear" and value.ndim != (2 if k.endswith("_proj") else 0):
             raise ValueError(f"{name} must have shape {_SHAPES[k]}, got {tuple(value.shape)}")
     as_log_scale(params["logit_scale"], "params['logit_scale']")  # exp() must not overflow
-    image_proj, text_proj = params["image_proj"], params["text_proj"]
-    if image_proj.shape[1] != text_proj.shape[1]:
+    image_proj = params[_IMAGE_OUT[encoder]]
+    text_proj = params["text_proj" if encoder == "linear" else "text_projection"]
+    if encoder == "linear" and image_proj.shape[1] != text_proj.shape[1]:
         raise ValueError("params['image_proj'] (P, D) and params['text_proj'] (V, D) must have "
                          f"the same D, got {tuple(image_proj.shape)} and {tuple(text_proj.shape)}")
     try:
@@ -291,3 +514,30 @@ def _check_params(params, loss: str) -> None:
             image_proj.dtype == getattr(xp, name) for name in _DTYPES):  # float16 is refused
         raise TypeError("params must all be float32 or all float64, got "
                         f"{ {k: str(d) for k, d in dtypes.items()} }")
+
+
+def _check_transformer_shapes(params, loss: str) -> None:
+    """The keys and shapes a transformer TinyCLIP's params must have, given the sizes its
+    tables imply (image side, vocabulary, embed_dim)."""
+    for key, ndim in (("visual.positional_embedding", 2), ("visual.conv1.weight", 4),
+                      ("visual.proj", 2), ("token_embedding.weight", 2)):
+        if key not in params:
+            raise ValueError(f"params for encoder='transformer' must have {key!r}; missing")
+        if getattr(params[key], "ndim", None) != ndim:
+            raise ValueError(f"params[{key!r}] must have {ndim} axes, got shape "
+                             f"{tuple(getattr(params[key], 'shape', ()))}")
+    if params["token_embedding.weight"].shape[0] < 3:
+        raise ValueError("params['token_embedding.weight'] must have V + 2 >= 3 rows "
+                         "(the words, <start> and <end>)")
+    expected = TinyCLIP.param_shapes(3 * _image_side(params) ** 2,
+                                     params["token_embedding.weight"].shape[0] - 2,
+                                     params["visual.proj"].shape[1], loss, "transformer")
+    if set(params) != set(expected):
+        missing = sorted(set(expected) - set(params))
+        extra = sorted(set(params) - set(expected), key=str)
+        raise ValueError(f"params for encoder='transformer', loss={loss!r} must have "
+                         f"{len(expected)} keys; missing {missing[:3]}, unexpected {extra[:3]}")
+    for key, shape in expected.items():
+        got = tuple(getattr(params[key], "shape", ()))
+        if got != tuple(shape):
+            raise ValueError(f"params[{key!r}] must have shape {tuple(shape)}, got {got}")

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from numclip import distributed as dist
 from numclip.backend import array_namespace, as_bool, as_int, as_number, to_numpy
 from numclip.data import Dataset, make_dataset
-from numclip.model import LOSSES, TinyCLIP
+from numclip.model import ENCODERS, LOSSES, TRANSFORMER, TinyCLIP
 from numclip.optim import AdamW
 from numclip.text import Vocabulary
 from numclip.threads import blas_threads_for
@@ -106,6 +106,8 @@ class TrainConfig:
     eval_size: int = 2_000  # test images per split (seen and held-out compositions)
     seed: int = 0  # seeds the data, the initial weights and every epoch's shuffle
     loss: str = "clip"  # "clip" (softmax over the batch) or "siglip" (sigmoid per pair)
+    encoder: str = "linear"  # "linear" maps, or "transformer": a small ViT and text
+    #                          Transformer (numclip.model.TRANSFORMER), as CLIP's own
 
     def __post_init__(self):
         fix = {name: _integer(name, getattr(self, name), 1)
@@ -119,6 +121,12 @@ class TrainConfig:
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         fix["loss"] = str(self.loss)  # np.str_("clip") is a str, but not one JSON needs
+        if not isinstance(self.encoder, str):
+            raise TypeError(f"encoder must be a str, one of {ENCODERS}, got "
+                            f"{type(self.encoder).__name__} {self.encoder!r}")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
+        fix["encoder"] = str(self.encoder)
         for name, value in fix.items():
             object.__setattr__(self, name, value)  # frozen; the checked, converted values
         if self.batch_size < 2:
@@ -178,17 +186,26 @@ def _check_history(history, epoch: int) -> None:
 
 
 def _check_model_fits(model: TinyCLIP, config: TrainConfig, vocab: Vocabulary) -> None:
-    image_shape = tuple(model.params["image_proj"].shape)
-    if image_shape != (NUM_PIXELS, config.embed_dim):
-        raise ValueError(f"model does not fit config: its image_proj has shape {image_shape}, "
-                         f"expected ({NUM_PIXELS}, {config.embed_dim}) (pixels, embed_dim)")
-    words = model.params["text_proj"].shape[0]
-    if words != len(vocab):
-        raise ValueError(f"model does not fit vocab: its text_proj has {words} rows, one per "
-                         f"word, but vocab has {len(vocab)} words")
+    if model.encoder != config.encoder:
+        raise ValueError(f"model has {model.encoder!r} encoders, but config.encoder is "
+                         f"{config.encoder!r}")
     if model.loss != config.loss:
         raise ValueError(f"model computes the {model.loss!r} loss, but config.loss is "
                          f"{config.loss!r}")
+    if model.vocab_size != len(vocab):
+        table, rows = (("text_proj", model.vocab_size) if model.encoder == "linear" else
+                       ("token_embedding.weight", f"{model.vocab_size} + 2"))
+        raise ValueError(f"model does not fit vocab: its {table} has {rows} rows, one per word"
+                         f"{'' if model.encoder == 'linear' else ' (and <start>, <end>)'}, "
+                         f"but vocab has {len(vocab)} words")
+    expected = TinyCLIP.param_shapes(NUM_PIXELS, len(vocab), config.embed_dim, config.loss,
+                                     config.encoder)
+    for key, shape in expected.items():
+        got = tuple(model.params[key].shape)
+        if got != tuple(shape):
+            raise ValueError(f"model does not fit config: its {key} has shape {got}, "
+                             f"expected {tuple(shape)} (pixels {NUM_PIXELS}, embed_dim "
+                             f"{config.embed_dim})")
 
 
 HISTORY_KEYS = ("epoch", "loss", "scale", "accuracy", "zero_shot_seen", "zero_shot_heldout")
@@ -205,14 +222,18 @@ class TrainingDiverged(ValueError):
 def blas_threads(config: TrainConfig):
     """A ``with`` block with the BLAS threads right for a run of ``config`` (numclip.threads).
 
-    Its largest product is a batch of images times the image projection,
+    The linear model's largest product is a batch of images times the image projection,
     ``(B, P) @ (P, D)`` (the vocabulary, about 30 words, is far narrower than the
     P = 768 pixels): for the defaults 12.6 million multiply-adds, a loop of which runs
-    faster on one thread. ``train`` uses it; so does the ``numclip`` command around
+    faster on one thread. The transformer's is its MLP over every image token.
+    ``train`` uses it; so does the ``numclip`` command around
     the data, the evaluation and the figures.
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if config.encoder == "transformer":  # the MLP's (B tokens, D) @ (D, 4D) is the largest
+        tokens = (IMAGE_SIZE // TRANSFORMER["patch_size"]) ** 2 + 1
+        return blas_threads_for(config.batch_size * tokens * 4 * TRANSFORMER["width"] ** 2)
     return blas_threads_for(config.batch_size * NUM_PIXELS * config.embed_dim)
 
 
@@ -282,10 +303,11 @@ def check_splits(splits, config: TrainConfig | None = None) -> dict:
 def new_state(config: TrainConfig, train_set) -> TrainState:
     vocab = Vocabulary.build(train_set.captions)
     model = TinyCLIP.create(train_set.pixels().shape[1], len(vocab), config.embed_dim,
-                            seed=config.seed, loss=config.loss)
+                            seed=config.seed, loss=config.loss, encoder=config.encoder)
     # row 0 is <unk>, which training captions never use: starting it at zero makes an
     # unknown word in a prompt contribute nothing, instead of a random direction
-    model.params["text_proj"][0] = 0.0
+    unknown_row = "text_proj" if config.encoder == "linear" else "token_embedding.weight"
+    model.params[unknown_row][0] = 0.0
     optimizer = AdamW(lr=config.lr, weight_decay=config.weight_decay)
     return TrainState(config, model, optimizer, vocab)
 
@@ -347,7 +369,7 @@ def train(config: TrainConfig, *, resume: str | Path | None = None,
     state = new_state(config, train_set) if state is None else state
     trained_before = state.epoch
     pixels = train_set.pixels()  # (n, P)
-    tokens = state.vocab.features(train_set.captions)  # (n, V)
+    tokens = state.model.text_inputs(state.vocab, train_set.captions)  # (n, V) or (n, L) ids
     bar = tqdm(range(state.epoch, config.epochs), desc="training", unit="epoch",
                disable=quiet or rank != 0 or not sys.stderr.isatty(), initial=state.epoch,
                total=config.epochs)
@@ -428,7 +450,10 @@ def record(state: TrainState, *, loss: float, accuracy: float, splits: dict) -> 
 # What a checkpoint holds, entry by entry (each an .npy file in the .npz): its shape in
 # named dimensions (pixels: NUM_PIXELS; words: the length of vocab.vocab_words; embed_dim:
 # the config's; epochs: the epoch entry), its dtype, the values it may hold, and when it is
-# there ("siglip": only for loss="siglip"; "trained": once the optimizer has taken a step).
+# there ("trained": once the optimizer has taken a step).  The rows with <key> stand for
+# one entry per model parameter: TinyCLIP.param_shapes for the run's encoder and loss,
+# e.g. image_proj (pixels, embed_dim), text_proj (words, embed_dim), logit_scale () and,
+# for SigLIP, logit_bias () for the linear encoders.
 CHECKPOINT_SCHEMA = (
     # key                          shape                     dtype      values    present
     ("format",                     (),                       "str",     "any",    ""),
@@ -436,18 +461,9 @@ CHECKPOINT_SCHEMA = (
     ("epoch",                      (),                       "int",     "count",  ""),
     ("opt.step",                   (),                       "int",     "count",  ""),
     ("vocab.vocab_words",          ("words",),               "str",     "any",    ""),
-    ("param.image_proj",           ("pixels", "embed_dim"),  "float32", "finite", ""),
-    ("param.text_proj",            ("words", "embed_dim"),   "float32", "finite", ""),
-    ("param.logit_scale",          (),                       "float32", "finite", ""),
-    ("param.logit_bias",           (),                       "float32", "finite", "siglip"),
-    ("opt.m.image_proj",           ("pixels", "embed_dim"),  "float32", "finite", "trained"),
-    ("opt.v.image_proj",           ("pixels", "embed_dim"),  "float32", ">= 0",   "trained"),
-    ("opt.m.text_proj",            ("words", "embed_dim"),   "float32", "finite", "trained"),
-    ("opt.v.text_proj",            ("words", "embed_dim"),   "float32", ">= 0",   "trained"),
-    ("opt.m.logit_scale",          (),                       "float32", "finite", "trained"),
-    ("opt.v.logit_scale",          (),                       "float32", ">= 0",   "trained"),
-    ("opt.m.logit_bias",           (),                       "float32", "finite", "siglip trained"),
-    ("opt.v.logit_bias",           (),                       "float32", ">= 0",   "siglip trained"),
+    ("param.<key>",                "the parameter's",        "float32", "finite", ""),
+    ("opt.m.<key>",                "the parameter's",        "float32", "finite", "trained"),
+    ("opt.v.<key>",                "the parameter's",        "float32", ">= 0",   "trained"),
     ("history.epoch",              ("epochs",),              "float64", "1..E",   ""),
     ("history.loss",               ("epochs",),              "float64", "finite", ""),
     ("history.scale",              ("epochs",),              "float64", "> 0",    ""),
@@ -458,7 +474,8 @@ CHECKPOINT_SCHEMA = (
 MAX_WORDS = 50_000  # bound on the vocabulary read from a file (CLIP's BPE has 49,408 tokens)
 MAX_TEXT = 4096  # characters in one stored string (the config's JSON, one word)
 _SCHEMA_ROWS = {row[0]: row for row in CHECKPOINT_SCHEMA}
-_REQUIRED = [key for key, *_, when in CHECKPOINT_SCHEMA if not when]  # in every checkpoint
+_REQUIRED = [key for key, *_, when in CHECKPOINT_SCHEMA  # in every checkpoint
+             if not when and "<key>" not in key]
 
 _DTYPES = {  # dtype name in the schema: (test, what the message says was expected)
     "float32": (lambda d: d.kind == "f" and d.itemsize == 4, "float32"),
@@ -495,10 +512,32 @@ def _invalid(err: Exception) -> _Invalid:
     return _Invalid(message if message.startswith("is incomplete") else f"is invalid: {message}")
 
 
-def _expected_keys(loss: str, step: int) -> list[str]:
-    present = {"siglip"} if loss == "siglip" else set()
-    present |= {"trained"} if step > 0 else set()
-    return [key for key, *_, when in CHECKPOINT_SCHEMA if set(when.split()) <= present]
+def _expected_keys(config: TrainConfig, step: int) -> list[str]:
+    present = {"trained"} if step > 0 else set()
+    keys = _param_dims(config)
+    return [key.replace("<key>", k) for key, *_, when in CHECKPOINT_SCHEMA
+            if set(when.split()) <= present for k in (keys if "<key>" in key else [""])]
+
+
+def _param_dims(config: TrainConfig) -> dict:
+    """Each model parameter's shape, in named dimensions where it depends on the data."""
+    if config.encoder == "linear":
+        shapes = {"image_proj": ("pixels", "embed_dim"), "text_proj": ("words", "embed_dim"),
+                  "logit_scale": ()}
+        return shapes | ({"logit_bias": ()} if config.loss == "siglip" else {})
+    shapes = TinyCLIP.param_shapes(NUM_PIXELS, 1, config.embed_dim, config.loss,
+                                   config.encoder)
+    return shapes | {"token_embedding.weight": ("words + 2", TRANSFORMER["width"])}
+
+
+def _row(key: str, dims: dict | None = None) -> tuple:
+    """The schema row of an entry, a parameter's shape filled in from ``dims`` (if given)."""
+    if key in _SCHEMA_ROWS:
+        return _SCHEMA_ROWS[key]
+    prefix = next(p for p in ("param.", "opt.m.", "opt.v.") if key.startswith(p))
+    _, _, dtype, values, when = _SCHEMA_ROWS[prefix + "<key>"]
+    shape = None if dims is None else dims["params"][key[len(prefix):]]
+    return key, shape, dtype, values, when
 
 
 def _checked_entry(key: str, shape: tuple, dtype: np.dtype, dims: dict) -> tuple:
@@ -507,7 +546,7 @@ def _checked_entry(key: str, shape: tuple, dtype: np.dtype, dims: dict) -> tuple
     Binds a dimension the first time it is seen (the vocabulary fixes ``words``) and
     returns the expected shape; a _SchemaError says what is wrong (not naming the file).
     """
-    _, want_shape, want_dtype, _, _ = _SCHEMA_ROWS[key]
+    _, want_shape, want_dtype, _, _ = _row(key, dims)
     test, expected = _DTYPES[want_dtype]
     if dtype.hasobject or not test(dtype):  # object arrays are refused before any unpickling
         raise _SchemaError(f"{key} has dtype {dtype}, expected {expected}")
@@ -516,18 +555,19 @@ def _checked_entry(key: str, shape: tuple, dtype: np.dtype, dims: dict) -> tuple
         n = shape[want_shape.index("words")]
         if not 1 <= n <= MAX_WORDS:
             raise _SchemaError(f"{key} holds {n} words, expected 1 to {MAX_WORDS:,}")
-        dims["words"] = n
-    want = tuple(dims.get(dim, -1) for dim in want_shape)
+        dims["words"], dims["words + 2"] = n, n + 2
+    want = tuple(dims.get(dim, -1) if isinstance(dim, str) else dim for dim in want_shape)
     if shape != want:
         text = ", ".join(str(dims.get(dim, dim)) for dim in want_shape)
         text = f"({text},)" if len(want_shape) == 1 else f"({text})"
-        named = f" ({', '.join(want_shape)})" if want_shape else ""
+        names = [dim for dim in want_shape if isinstance(dim, str)]
+        named = f" ({', '.join(map(str, want_shape))})" if names else ""
         raise _SchemaError(f"{key} has shape {shape}, expected {text}{named}")
     return want
 
 
 def _checked_values(key: str, array: np.ndarray) -> np.ndarray:
-    test, expected = _VALUES[_SCHEMA_ROWS[key][3]]
+    test, expected = _VALUES[_row(key)[3]]
     if not test(array):
         raise _SchemaError(f"{key} must hold {expected}")
     return array
@@ -691,7 +731,7 @@ def _to_arrays(state: TrainState) -> dict:
 def _check_arrays(arrays: dict) -> None:
     """Check a whole checkpoint's arrays against the schema; ValueError with the problem."""
     config = _config_from(arrays["config"])
-    expected = _expected_keys(config.loss, int(arrays["opt.step"]))
+    expected = _expected_keys(config, int(arrays["opt.step"]))
     _check_keys(set(arrays), expected)
     dims = _dims(config, int(arrays["epoch"]))
     for key in expected:
@@ -711,7 +751,8 @@ def _config_from(array: np.ndarray) -> TrainConfig:
 
 
 def _dims(config: TrainConfig, epoch: int) -> dict:
-    return {"pixels": NUM_PIXELS, "embed_dim": config.embed_dim, "epochs": epoch}
+    return {"pixels": NUM_PIXELS, "embed_dim": config.embed_dim, "epochs": epoch,
+            "params": _param_dims(config)}
 
 
 def _check_keys(present: set, expected: list, extra_ok: bool = False) -> None:
@@ -830,7 +871,7 @@ def _read_checkpoint(path: Path) -> tuple[TrainConfig, dict]:
             config = _config_from(arrays["config"])
             arrays |= {key: read(key) for key in ("epoch", "opt.step")}
             epoch, step = int(arrays["epoch"]), int(arrays["opt.step"])
-            expected = _expected_keys(config.loss, step)
+            expected = _expected_keys(config, step)
             _check_keys(present, expected)
             _check_counts(config, epoch, step)
         except _SchemaError as err:
@@ -881,8 +922,8 @@ def _state_from_arrays(config: TrainConfig, arrays: dict) -> TrainState:
     optimizer = AdamW(lr=config.lr, weight_decay=config.weight_decay, state=opt_state)
     history = {k: v.tolist() for k, v in group("history.").items()}
     history["epoch"] = [int(e) for e in history["epoch"]]
-    return TrainState(config, TinyCLIP(group("param."), config.loss), optimizer, vocab,
-                      int(arrays["epoch"]), history)
+    return TrainState(config, TinyCLIP(group("param."), config.loss, config.encoder), optimizer,
+                      vocab, int(arrays["epoch"]), history)
 
 
 def _one_line(err: BaseException) -> str:

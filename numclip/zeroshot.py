@@ -123,35 +123,29 @@ def class_embeddings(model, vocab, class_names, templates=PROMPT_TEMPLATES, *,
     prompts written to contain them (they count as ``<unk>`` either way).
 
     Args:
-        model: a model with ``params["text_proj"]`` and ``encode_texts`` (a TinyCLIP).
+        model: a model with ``text_inputs`` and ``encode_texts`` (a TinyCLIP, linear or
+            transformer).
         vocab: the :class:`~numclip.text.Vocabulary` the model was trained with.
         class_names, templates: as for :func:`prompts`.
 
     Returns:
         ``(C, D)`` array in the model's array library and dtype.
     """
-    text_proj = _text_proj(model)
+    if not all(callable(getattr(model, m, None)) for m in ("text_inputs", "encode_texts")):
+        raise TypeError("model must be a TinyCLIP (text_inputs and encode_texts), "
+                        f"got {type(model).__name__}")
     if not isinstance(vocab, Vocabulary):
         raise TypeError(f"vocab must be a numclip.text.Vocabulary, got {type(vocab).__name__}")
-    if len(vocab) != text_proj.shape[0]:
-        raise ValueError(f"vocab has {len(vocab)} words but the model's text_proj has "
-                         f"{text_proj.shape[0]} rows; use the vocabulary the model was trained "
-                         "with")
+    if len(vocab) != model.vocab_size:
+        raise ValueError(f"vocab has {len(vocab)} words but the model knows "
+                         f"{model.vocab_size}; use the vocabulary the model was trained with")
     class_names, templates = as_texts(class_names, "class_names"), _as_templates(templates)
     texts = prompts(class_names, templates)  # (C * K,)
-    xp = array_namespace(text_proj)
-    features = xp.asarray(vocab.features(texts, warn=warn), dtype=text_proj.dtype)  # (C*K, V)
-    embeds = model.encode_texts(features)  # (C * K, D), each row unit length
+    inputs = model.text_inputs(vocab, texts, warn=warn)  # (C*K, V) features or (C*K, L) ids
+    embeds = model.encode_texts(inputs)  # (C * K, D), each row unit length
+    xp = array_namespace(embeds)
     embeds = xp.reshape(embeds, (len(class_names), len(templates), -1))  # (C, K, D)
     return l2_normalize(xp.mean(embeds, axis=1))[0]  # (C, D) the ensemble, renormalised
-
-
-def _text_proj(model):
-    params = getattr(model, "params", None)
-    if not (isinstance(params, dict) and "text_proj" in params and hasattr(model, "encode_texts")):
-        raise TypeError("model must be a TinyCLIP (params['text_proj'] and encode_texts), "
-                        f"got {type(model).__name__}")
-    return params["text_proj"]
 
 
 def zero_shot_scores(model, pixels, class_embeds):

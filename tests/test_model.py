@@ -295,7 +295,43 @@ BAD_INPUT = [
      ["dtype must be float32 or float64, got a value"]),
     ("TinyCLIP.create", lambda: TinyCLIP.create(3, 3, dtype=np.ones(2, F32)), TypeError,
      ["dtype must be float32 or float64, got a value"]),
+    ("TinyCLIP.create", lambda: TinyCLIP.create(3, 3, encoder="cnn"), ValueError,
+     ["encoder must be one of ('linear', 'transformer')", "'cnn'"]),
+    ("TinyCLIP.create", lambda: TinyCLIP.create(10, 3, encoder="transformer"), ValueError,
+     ["num_pixels must be 3 S^2", "got 10"]),
+    ("TinyCLIP", lambda: TinyCLIP(MODEL.params, encoder="transformer"), ValueError,
+     ["encoder='transformer' must have 'visual.positional_embedding'"]),
+    ("TinyCLIP.param_shapes", lambda: TinyCLIP.param_shapes(6, 4, 3, encoder=None), ValueError,
+     ["encoder must be one of"]),
+    ("TinyCLIP.param_shapes", lambda: TinyCLIP.param_shapes(6, 4.0, 3), TypeError,
+     ["vocab_size must be an int"]),
+    ("TinyCLIP.param_shapes", lambda: TinyCLIP.param_shapes(6, 4, 3, loss="hinge"), ValueError,
+     ["loss must be one of"]),
+    ("TinyCLIP.text_inputs", lambda: MODEL.text_inputs(["a"], ["a"]), TypeError,
+     ["vocab must be a numclip.text.Vocabulary", "list"]),
+    ("TinyCLIP.text_inputs", lambda: MODEL.text_inputs(_vocab(5), ["a b"]), ValueError,
+     ["vocab has 5 words but the model knows 4"]),
+    ("TinyCLIP.text_inputs", lambda: MODEL.text_inputs(_vocab(4), "a b"), TypeError,
+     ["texts must be a list of str, got a single str"]),
+    ("TinyCLIP.embed", lambda: MODEL.embed(PIXELS, TOKENS[:1]), ValueError,
+     ["same number of pairs B"]),
+    ("TinyCLIP.embed", lambda: MODEL.embed(PIXELS, None), TypeError,
+     ["token_features must be an array"]),
+    ("TinyCLIP.embed_backward", lambda: MODEL.embed_backward(PIXELS, PIXELS, None), TypeError,
+     ["cache must be the cache that embed returned"]),
+    ("TinyCLIP.embed_backward", lambda: MODEL.embed_backward(
+        np.ones((2, 2), F32), np.ones((2, 3), F32), MODEL.embed(PIXELS, TOKENS)[2]), ValueError,
+     ["dimage_embeds must have 3 columns"]),
+    ("TinyCLIP.embed_backward", lambda: MODEL.embed_backward(
+        np.ones((3, 3), F32), np.ones((3, 3), F32), MODEL.embed(PIXELS, TOKENS)[2]), ValueError,
+     ["dimage_embeds and dtext_embeds must have 2 rows"]),
 ]
+
+
+def _vocab(words):
+    from numclip.text import Vocabulary
+
+    return Vocabulary.build([" ".join(f"w{i}" for i in range(words - 1))])
 
 
 @pytest.mark.filterwarnings("error")  # no RuntimeWarning from NaN arithmetic on the way

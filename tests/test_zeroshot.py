@@ -138,7 +138,7 @@ BAD_INPUT = [
     ("class_embeddings", lambda: class_embeddings(MODEL, None, NAMES), TypeError,
      ["vocab must be a numclip.text.Vocabulary"]),
     ("class_embeddings", lambda: class_embeddings(MODEL, Vocabulary.build(["a b"]), NAMES),
-     ValueError, ["vocab has 3 words", "text_proj has"]),
+     ValueError, ["vocab has 3 words", "the model knows"]),
     ("class_embeddings", lambda: class_embeddings(MODEL, VOCAB, "red circle"), TypeError,
      ["class_names", "single str"]),
     ("class_embeddings", lambda: class_embeddings(MODEL, VOCAB, NAMES, ("{x}",)), ValueError,

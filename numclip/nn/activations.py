@@ -83,15 +83,47 @@ def _as_upstream(dy, x):
 
 
 def _erf(x):
-    """erf elementwise, in ``x``'s library: the array API has no erf, so SciPy's (CuPy's
-    cupyx.scipy on a GPU), which are accurate to a few ulp in float32 and float64."""
+    """erf elementwise, in ``x``'s library (the array API has none).
+
+    float32 NumPy arrays use the rational approximation below (11 multiply-adds and a
+    division, 3x cheaper than SciPy's scalar loop); everything else uses SciPy's
+    erf (CuPy's cupyx.scipy on a GPU), accurate to a few ulp in float64.
+    """
     if array_api_compat.is_cupy_array(x):
         import cupyx.scipy.special
 
         return cupyx.scipy.special.erf(x)
+    if isinstance(x, np.ndarray) and x.dtype == np.float32:
+        return _erf_float32(x)
     import scipy.special  # here: import numclip must not pay for SciPy
 
     if isinstance(x, np.ndarray):
         return scipy.special.erf(x)
     xp = array_namespace(x)  # array-api-strict and other libraries: through the host
     return xp.asarray(scipy.special.erf(np.from_dlpack(x)), dtype=x.dtype)
+
+
+# erf(x) ~ x P(x^2) / Q(x^2) on [-4, 4], beyond which erf rounds to +-1 in float32: the
+# minimax fit Eigen and XLA use for float32 erf.  Measured against float64 erf on 2
+# million points of [-6, 6] (tests/test_nn.py): within 4.5e-7, 7.5 float32 ulps of 1.
+_ERF_P = np.array([-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
+                   -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
+                   -1.60960333262415e-02], dtype=np.float32)
+_ERF_Q = np.array([-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
+                   -7.37332916720468e-03, -1.42647390514189e-02], dtype=np.float32)
+
+
+def _erf_float32(x):
+    x = np.clip(x, -4, 4)
+    x2 = x * x
+    p = x2 * _ERF_P[0] + _ERF_P[1]
+    for c in _ERF_P[2:]:  # Horner, in place: each step is one pass over the array
+        p *= x2
+        p += c
+    p *= x
+    q = x2 * _ERF_Q[0] + _ERF_Q[1]
+    for c in _ERF_Q[2:]:
+        q *= x2
+        q += c
+    p /= q
+    return p

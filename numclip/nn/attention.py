@@ -15,7 +15,7 @@ import math
 import array_api_compat
 
 from numclip.backend import array_namespace, array_namespace_of, as_int
-from numclip.nn.linear import linear, linear_backward
+from numclip.nn.affine import linear, linear_backward
 from numclip.nn.validate import as_activation, as_cache, as_heads, as_weight
 from numclip.softmax import softmax, softmax_backward
 

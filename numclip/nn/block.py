@@ -15,9 +15,9 @@ from collections.abc import Mapping
 
 from numclip.backend import as_int
 from numclip.nn.activations import ACTIVATIONS
+from numclip.nn.affine import linear, linear_backward
 from numclip.nn.attention import multi_head_attention, multi_head_attention_backward
-from numclip.nn.layer_norm import layer_norm, layer_norm_backward
-from numclip.nn.linear import linear, linear_backward
+from numclip.nn.normalization import layer_norm, layer_norm_backward
 from numclip.nn.validate import as_activation, as_cache
 
 __all__ = ["residual_block", "residual_block_backward", "transformer", "transformer_backward",

@@ -38,7 +38,7 @@ from numclip.nn.embeddings import (
     token_embed,
     token_embed_backward,
 )
-from numclip.nn.layer_norm import layer_norm, layer_norm_backward
+from numclip.nn.normalization import layer_norm, layer_norm_backward
 from numclip.nn.validate import as_activation, as_cache, as_heads, as_token_ids
 
 __all__ = ["VisionTransformer", "TextTransformer", "check_params"]

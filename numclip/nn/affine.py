@@ -25,7 +25,10 @@ def linear(x, weight, bias=None):
     """
     x = as_activation(x, "x")
     weight = as_weight(weight, "weight", (None, x.shape[-1]), x)  # (out, in)
-    y = x @ weight.T  # (..., out)
+    xp = array_namespace(x)
+    # one 2-D product: NumPy runs a 3-D @ 2-D product as a loop of small ones, 3x slower
+    y = xp.reshape(xp.reshape(x, (-1, x.shape[-1])) @ weight.T,
+                   (*x.shape[:-1], weight.shape[0]))  # (..., out)
     if bias is not None:
         y = y + as_weight(bias, "bias", (weight.shape[0],), x)
     return y, (x, weight, bias is not None)
@@ -49,8 +52,8 @@ def linear_backward(dy, cache):
         raise ValueError(f"dy must have shape {(*x.shape[:-1], weight.shape[0])}, "
                          f"got {tuple(dy.shape)}")
     xp = array_namespace(x)
-    dx = dy @ weight  # (..., in)
     g = xp.reshape(dy, (-1, dy.shape[-1]))  # (n, out), every leading axis flattened
+    dx = xp.reshape(g @ weight, tuple(x.shape))  # (..., in)
     dweight = g.T @ xp.reshape(x, (-1, x.shape[-1]))  # (out, in)
     dbias = xp.sum(g, axis=0) if has_bias else None  # (out,)
     return dx, dweight, dbias
