@@ -547,6 +547,14 @@ BAD_ROWS = [
     bad(encoders_from_config, config_with(text={"heads": 2}), error=ValueError,
         words="heads"),  # 2 does not divide the text width 9
     bad(encoders_from_config, [CONFIG], error=TypeError, words="config"),
+    # the message names the config's key, not the encoder's parameter it becomes
+    bad(encoders_from_config, config_with(embed_dim="5"), error=TypeError,
+        words="embed_dim"),
+    bad(encoders_from_config, config_with(vision={"layers": 0}), error=ValueError,
+        words=("vision_cfg", "layers")),
+    bad(encoders_from_config, config_with(text={"vocab_size": 0}), error=ValueError,
+        words=("text_cfg", "vocab_size")),
+    bad(load_open_clip, GOOD, CONFIG, xp=3, error=TypeError, words="xp"),
     # images: (B, 3, 12, 12) floats
     bad(encode_image, np.zeros((2, 3, 16, 16)), error=ValueError, words=("images", "12")),
     bad(encode_image, np.zeros((2, 1, 12, 12)), error=ValueError, words="images"),
