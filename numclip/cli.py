@@ -3,7 +3,8 @@
 ``numclip example`` walks through the course page's worked example with the
 page's printed value beside numclip's at every step; ``numclip train`` trains
 the tiny CLIP and reports zero-shot accuracy; ``numclip zeroshot`` evaluates
-a saved checkpoint with chosen prompt templates.
+a saved checkpoint with chosen prompt templates; ``numclip classify`` runs a real
+open_clip checkpoint on your images (docs/pretrained.md).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     example.add_argument("--json", action="store_true",
                          help="print every intermediate and the errata as JSON")
 
-    train = sub.add_parser("train", help="train the tiny linear CLIP on synthetic shapes")
+    train = sub.add_parser("train", help="train the tiny CLIP on synthetic shapes")
     # None means "not given": a resumed run takes the checkpoint's value instead
     train.add_argument("--epochs", type=_positive_int,
                        help="total epochs to train up to (default 10; with --resume, the "
@@ -49,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seed for data, weights and shuffles (default 0)")
     train.add_argument("--loss", choices=["clip", "siglip"],
                        help="CLIP's softmax loss (default) or SigLIP's sigmoid loss")
+    train.add_argument("--encoder", choices=["linear", "transformer"],
+                       help="linear maps (default) or a small ViT and text Transformer")
     train.add_argument("--out", metavar="CKPT",
                        help="save a checkpoint (.npz) after each epoch, atomically (with "
                             "--resume, the default is the resumed file)")
@@ -71,6 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
     zeroshot.add_argument("--template", action="append", metavar="T",
                           help="prompt template with {} for the class name; repeat to ensemble")
     zeroshot.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+    classify = sub.add_parser("classify", help="zero-shot classify images with an open_clip "
+                                               "checkpoint (needs numclip[pretrained])")
+    classify.add_argument("checkpoint", metavar="CKPT", help=".safetensors or .npz state dict")
+    classify.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
+    classify.add_argument("--config", required=True,
+                          help="open_clip model config: a name such as ViT-B-32, or a .json file")
+    classify.add_argument("--labels", nargs="+", required=True, metavar="LABEL",
+                          help="the class names to choose among")
+    classify.add_argument("--template", default="a photo of a {}.",
+                          help="prompt with {} for the label (default: 'a photo of a {}.')")
+    classify.add_argument("--merges", metavar="FILE",
+                          help="bpe_simple_vocab_16e6.txt.gz (default: an installed open_clip's)")
+    classify.add_argument("--json", action="store_true", help="print the probabilities as JSON")
     return parser
 
 
@@ -84,8 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.error("a command is required: example, train or zeroshot")
-    command = {"example": _cmd_example, "train": _cmd_train, "zeroshot": _cmd_zeroshot}
+        parser.error("a command is required: example, train, zeroshot or classify")
+    command = {"example": _cmd_example, "train": _cmd_train, "zeroshot": _cmd_zeroshot,
+               "classify": _cmd_classify}
     with warnings.catch_warnings():  # restores the caller's warning display afterwards
         warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)
         try:
@@ -164,7 +182,8 @@ def _train(args, comm) -> int:
     from numclip import train as tr  # imported here: `numclip example` stays fast
 
     given = {"epochs": args.epochs, "batch_size": args.batch_size,
-             "embed_dim": args.embed_dim, "lr": args.lr, "seed": args.seed, "loss": args.loss}
+             "embed_dim": args.embed_dim, "lr": args.lr, "seed": args.seed, "loss": args.loss,
+             "encoder": args.encoder}
     given = {k: v for k, v in given.items() if v is not None}
     saved = None if args.resume is None else tr.load_checkpoint(args.resume)
     if saved is None:
@@ -191,7 +210,8 @@ def _train(args, comm) -> int:
 def _run(args, config, out, plots, comm) -> int:
     """Make the data, train, report (and draw) a run whose settings are all checked."""
     from numclip import train as tr
-    from numclip.report import final_metrics, write_plots
+    from numclip.plot import write_plots
+    from numclip.report import final_metrics
 
     start = time.perf_counter()
     splits = tr.make_splits(config)
@@ -277,6 +297,55 @@ def _cmd_zeroshot(args) -> int:
     metrics["checkpoint"] = {"path": args.checkpoint} | checkpoint_metrics(state)
     _report(metrics, args.json)
     return 0
+
+
+def _cmd_classify(args) -> int:
+    import numpy as np
+
+    from numclip import pretrained
+    from numclip.zeroshot import check_template
+
+    check_template(args.template)  # a bad template fails before the weights are read
+    config = args.config
+    if config.endswith(".json"):
+        config = _read_json(config, "--config")
+    model = pretrained.load_open_clip(args.checkpoint, config)
+    images = np.stack([pretrained.preprocess(_open_image(path), model.vision.image_size)
+                       for path in args.images]).astype(model.dtype)  # (B, 3, S, S)
+    probs = pretrained.zero_shot_classify(model, images, args.labels, template=args.template,
+                                          merges=args.merges)
+    result = {path: dict(zip(args.labels, map(float, row), strict=True))
+              for path, row in zip(args.images, probs, strict=True)}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    for path, row in result.items():
+        print(path)
+        for label, p in sorted(row.items(), key=lambda item: -item[1]):
+            print(f"  {label:<26} {p:.4f}")
+    return 0
+
+
+def _read_json(path: str, flag: str):
+    try:
+        return json.loads(Path(path).read_text())
+    except OSError as err:
+        raise OSError(f"{flag} {path} cannot be read ({err.strerror})") from None
+    except ValueError as err:
+        raise ValueError(f"{flag} {path} is not valid JSON ({err})") from None
+
+
+def _open_image(path: str):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        image = Image.open(path)
+        image.load()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no image at {path}") from None
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"{path} is not an image Pillow can read ({err})") from None
+    return image
 
 
 def _report(metrics: dict, as_json: bool, indent: str = "") -> None:

@@ -1,8 +1,10 @@
 """Figures for the notebooks and docs: training curves, similarity heatmaps, embeddings, confusion.
 
-Every function returns the :class:`matplotlib.figure.Figure` and, given ``path``,
-also saves it there (PNG at 120 dpi; parent folders are created).  Nothing here
-calls ``plt.show()``, ``matplotlib.use()`` or closes any figure.
+Every ``plot_*`` function returns the :class:`matplotlib.figure.Figure` and, given
+``path``, also saves it there (PNG at 120 dpi; parent folders are created);
+:func:`write_plots` saves all four for a trained run (``numclip train --plots``).
+Nothing here calls ``plt.show()`` or ``matplotlib.use()``, and only ``write_plots``
+closes the figures it made.
 
 Why pyplot (``plt.subplots``) and not a bare ``Figure()``: in Jupyter only a figure
 made through pyplot reaches the inline backend, which is what draws it under the
@@ -24,6 +26,7 @@ import math
 import numbers
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -35,12 +38,16 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import LogLocator, MaxNLocator
 
 from numclip.backend import as_numpy
-from numclip.model import INIT_LOGIT_SCALE
+from numclip.data import CLASSES, COLORS, HELDOUT
+from numclip.model import INIT_LOGIT_SCALE, TinyCLIP
 from numclip.optim import MAX_LOGIT_SCALE
+from numclip.report import check_state, class_names
 from numclip.text import as_texts
+from numclip.train import check_splits
+from numclip.zeroshot import class_embeddings, zero_shot_scores
 
 __all__ = ["plot_history", "plot_similarity", "plot_embeddings", "plot_confusion",
-           "confusion_matrix"]
+           "confusion_matrix", "write_plots"]
 
 DPI = 120
 SCALE_CLAMP = math.exp(MAX_LOGIT_SCALE)  # the clamp of exp(logit_scale) after each step: 100
@@ -398,6 +405,58 @@ def confusion_matrix(true, pred, num_classes: int) -> np.ndarray:
 # ---------------------------------------------------------------------------- helpers
 
 
+def write_plots(state, splits: dict, folder, initial_model) -> list[Path]:
+    """Save the four figures of a run into ``folder`` and return their paths.
+
+    Args:
+        state: the trained :class:`numclip.train.TrainState`.
+        splits: the output of :func:`numclip.train.make_splits`.
+        folder: a str or path: where the PNGs go (created if missing).
+        initial_model: the model before training, for the "before" heatmap: a
+            :class:`~numclip.model.TinyCLIP` of the trained model's shapes.
+
+    Raises:
+        TypeError, ValueError: a bad argument (the message names it).
+        OSError: ``folder`` cannot be created or written; checked before any figure
+            is drawn.
+    """
+    check_state(state)
+    check_splits(splits)
+    _check_initial_model(initial_model, state.model)
+    folder = _plots_folder(folder)
+
+    seen, heldout, vocab = splits["seen"], splits["heldout"], state.vocab
+    names = class_names()
+    paths = [folder / name for name in ("history.png", "similarity.png", "embeddings.png",
+                                         "confusion.png")]
+    figures = [plot_history(state.history, paths[0], batch_size=state.config.batch_size,
+                            num_classes=len(names))]
+
+    batch = slice(0, 12)  # one small batch of test pairs, as a heatmap can show it
+    pixels, texts = seen.pixels()[batch], vocab.features(seen.captions[batch])
+    before, after = (m.encode_images(pixels) @ m.encode_texts(texts).T
+                     for m in (initial_model, state.model))
+    figures.append(plot_similarity(before, after, seen.captions[batch], paths[1],
+                                   value_label="cosine similarity"))
+
+    class_embeds = class_embeddings(state.model, vocab, names)
+    images = np.concatenate([seen.pixels()[:400], heldout.pixels()[:200]])
+    labels = np.concatenate([seen.labels[:400], heldout.labels[:200]])
+    colour = [COLORS[color] for color, _ in CLASSES]
+    figures.append(plot_embeddings(state.model.encode_images(images), class_embeds, labels,
+                                   np.arange(len(names)), names, paths[2], color_of=colour))
+
+    true = np.concatenate([seen.labels, heldout.labels])
+    scores = np.concatenate([zero_shot_scores(state.model, seen.pixels(), class_embeds),
+                             zero_shot_scores(state.model, heldout.pixels(), class_embeds)])
+    confusion = confusion_matrix(true, np.argmax(scores, axis=1), len(names))
+    held = [CLASSES.index(c) for c in HELDOUT]
+    figures.append(plot_confusion(confusion, names, paths[3], highlight=held))
+    for fig in figures:
+        plt.close(fig)  # a CLI run must not pile up open figures
+    return paths
+
+
 def _save(fig, path):
     """Save ``fig`` to ``path`` (PNG, 120 dpi) when a path is given; return ``fig``."""
     if path is not None:
@@ -648,3 +707,45 @@ def _plain_log_ticks(ax):
     ax.yaxis.set_major_formatter(formatter)
     ax.yaxis.set_minor_locator(LogLocator(base=10, subs=(2, 3, 4, 5)))
     ax.yaxis.set_minor_formatter(formatter)
+
+
+# ----------------------------------------------------------------------------- write_plots
+
+def _check_initial_model(initial_model, model: TinyCLIP) -> None:
+    if not isinstance(initial_model, TinyCLIP):
+        raise TypeError("initial_model must be a TinyCLIP (the model before training, such as "
+                        f"numclip.train.new_state(config, splits['train']).model), "
+                        f"got {type(initial_model).__name__}")
+
+    def shapes(m):
+        return ", ".join(f"{k} {tuple(v.shape)}" for k, v in sorted(m.params.items()))
+
+    if shapes(initial_model) != shapes(model):
+        raise ValueError(f"initial_model must have the trained model's shapes ({shapes(model)}), "
+                         f"got {shapes(initial_model)}")
+
+
+def _plots_folder(folder) -> Path:
+    """``folder`` as a Path to a folder that exists (created) and takes new files."""
+    text = os.fspath(folder) if isinstance(folder, os.PathLike) else folder
+    if not isinstance(text, str):
+        raise TypeError(f"folder must be a str or a path, got {type(folder).__name__}")
+    if text == "":  # Path("") is the current folder: four PNGs where nobody asked
+        raise ValueError("folder is empty; name a folder for the figures, such as plots")
+    if "\0" in text:
+        raise ValueError(f"folder {text!r} contains a NUL character (\\0), which no folder "
+                         "name can hold")
+    folder = Path(text)
+    above = next(p for p in (folder, *folder.parents) if p.exists() or p == p.parent)
+    if above == folder and not folder.is_dir():
+        raise NotADirectoryError(f"folder {folder} is a file, not a folder for the figures")
+    if not above.is_dir():
+        raise NotADirectoryError(f"cannot create the folder {folder} for the figures: "
+                                 f"{above} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()  # the one sure test that files can go in
+    except OSError as err:
+        raise type(err)(f"cannot write the figures into folder {folder} "
+                        f"({err.strerror or err})") from None
+    return folder

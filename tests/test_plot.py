@@ -8,15 +8,18 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
+from types import SimpleNamespace
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from conftest import assert_refused, public_callables
+from conftest import public_callables, unwritable_folder
 from matplotlib.figure import Figure
 
 from numclip import plot as plot_module
-from numclip.model import INIT_LOGIT_SCALE
+from numclip import train as tr
+from numclip.model import INIT_LOGIT_SCALE, TinyCLIP
 from numclip.optim import MAX_LOGIT_SCALE
 from numclip.plot import (
     confusion_matrix,
@@ -24,7 +27,9 @@ from numclip.plot import (
     plot_embeddings,
     plot_history,
     plot_similarity,
+    write_plots,
 )
+from numclip.train import TrainConfig
 
 rng = np.random.default_rng(0)
 COLOURS = ["red", "green", "blue", "yellow", "magenta", "cyan", "orange", "white"]
@@ -432,8 +437,28 @@ def test_importing_the_module_leaves_the_backend_alone():
 # nonsense (complex values lost their imaginary part with a ComplexWarning, a bool mask
 # was read as class ids 0 and 1, an inf scale reached matplotlib) or named nothing.
 
+SMALL = TrainConfig(epochs=1, batch_size=32, embed_dim=8, train_size=64, eval_size=40)
+
+
+@pytest.fixture(scope="module")
+def run():
+    """A one-epoch run of SMALL: its state, splits and the model before training."""
+    splits = tr.make_splits(SMALL)
+    state = tr.train(SMALL, quiet=True, splits=splits)
+    return SimpleNamespace(state=state, splits=splits,
+                           initial=tr.new_state(SMALL, splits["train"]).model)
+
+
+@pytest.fixture
+def ctx(run, tmp_path):
+    """The run, plus a folder, a plain file in it, and a model of other shapes."""
+    (tmp_path / "afile").write_text("not a folder")
+    wide = TinyCLIP.create(768, len(run.state.vocab), 16)  # embed_dim 16, not 8
+    return SimpleNamespace(**vars(run), dir=tmp_path, file=tmp_path / "afile", wide=wide)
+
+
 def _plot_history_with(**changes):
-    return lambda: plot_history(history(epochs=3, **changes))
+    return lambda c: plot_history(history(epochs=3, **changes))
 
 
 EYE = np.eye(3)
@@ -454,54 +479,90 @@ BAD_INPUT = [
      ["history['zero_shot_seen'] must hold real numbers or None", "str"]),
     ("plot_history", _plot_history_with(zero_shot_seen=[None, None, None]), ValueError,
      ["history['zero_shot_seen'] contains NaN or infinite values only"]),
-    ("plot_similarity", lambda: plot_similarity(EYE * 1j, EYE), TypeError,
+    ("plot_similarity", lambda c: plot_similarity(EYE * 1j, EYE), TypeError,
      ["before must hold real numbers", "complex"]),
-    ("plot_similarity", lambda: plot_similarity(EYE, EYE.astype(bool)), TypeError,
+    ("plot_similarity", lambda c: plot_similarity(EYE, EYE.astype(bool)), TypeError,
      ["after must hold real numbers", "bool"]),
-    ("plot_similarity", lambda: plot_similarity(EYE, EYE, 3), TypeError,
+    ("plot_similarity", lambda c: plot_similarity(EYE, EYE, 3), TypeError,
      ["captions must be a list of str", "int"]),
-    ("plot_similarity", lambda: plot_similarity(EYE, EYE, ["a", None, "c"]), TypeError,
+    ("plot_similarity", lambda c: plot_similarity(EYE, EYE, ["a", None, "c"]), TypeError,
      ["captions[1] must be a str"]),
-    ("plot_similarity", lambda: plot_similarity(EYE, EYE, value_label=None), TypeError,
+    ("plot_similarity", lambda c: plot_similarity(EYE, EYE, value_label=None), TypeError,
      ["value_label must be a str"]),
-    ("plot_similarity", lambda: plot_similarity(EYE, EYE, path=3), TypeError,
+    ("plot_similarity", lambda c: plot_similarity(EYE, EYE, path=3), TypeError,
      ["path must be None, a str or a pathlib.Path", "int"]),
-    ("plot_embeddings", lambda: plot_embeddings(EYE, EYE, LABELS3, LABELS3, None), TypeError,
+    ("plot_embeddings", lambda c: plot_embeddings(EYE, EYE, LABELS3, LABELS3, None), TypeError,
      ["class_names must be a list of str", "NoneType"]),
-    ("plot_embeddings", lambda: plot_embeddings(EYE, EYE, LABELS3, LABELS3, "abc"), TypeError,
+    ("plot_embeddings", lambda c: plot_embeddings(EYE, EYE, LABELS3, LABELS3, "abc"), TypeError,
      ["class_names must be a list of str, got a single str"]),
-    ("plot_embeddings", lambda: plot_embeddings(EYE, EYE, LABELS3 > 0, LABELS3, list("abc")),
+    ("plot_embeddings", lambda c: plot_embeddings(EYE, EYE, LABELS3 > 0, LABELS3, list("abc")),
      TypeError, ["image_labels must hold integer class ids", "bool"]),
-    ("plot_embeddings", lambda: plot_embeddings(EYE, EYE, LABELS3, LABELS3, list("abc"),
+    ("plot_embeddings", lambda c: plot_embeddings(EYE, EYE, LABELS3, LABELS3, list("abc"),
                                                 color_of=3), TypeError,
      ["color_of must be None, a function or a sequence of 3 colours", "int"]),
-    ("plot_embeddings", lambda: plot_embeddings(EYE, EYE, LABELS3, LABELS3, list("abc"),
+    ("plot_embeddings", lambda c: plot_embeddings(EYE, EYE, LABELS3, LABELS3, list("abc"),
                                                 color_of="red"), TypeError,
      ["color_of must be None, a function or a sequence of 3 colours", "the str 'red'"]),
-    ("plot_confusion", lambda: plot_confusion(EYE, 7), TypeError,
+    ("plot_confusion", lambda c: plot_confusion(EYE, 7), TypeError,
      ["class_names must be a list of str", "int"]),
-    ("plot_confusion", lambda: plot_confusion(EYE, list("abc"), highlight=[True, False, True]),
+    ("plot_confusion", lambda c: plot_confusion(EYE, list("abc"), highlight=[True, False, True]),
      TypeError, ["highlight must hold integer class ids", "bool"]),
-    ("plot_confusion", lambda: plot_confusion(EYE, list("abc"), title=None), TypeError,
+    ("plot_confusion", lambda c: plot_confusion(EYE, list("abc"), title=None), TypeError,
      ["title must be a str"]),
-    ("plot_confusion", lambda: plot_confusion(EYE + 0j, list("abc")), TypeError,
+    ("plot_confusion", lambda c: plot_confusion(EYE + 0j, list("abc")), TypeError,
      ["confusion must hold real numbers", "complex"]),
-    ("confusion_matrix", lambda: confusion_matrix([0], [0], 10**30), ValueError,
+    ("confusion_matrix", lambda c: confusion_matrix([0], [0], 10**30), ValueError,
      ["num_classes = 1000000000000000000000000000000 needs a", "more than this machine"]),
-    ("confusion_matrix", lambda: confusion_matrix([True], [0], 2), TypeError,
+    ("confusion_matrix", lambda c: confusion_matrix([True], [0], 2), TypeError,
      ["true must hold integer class ids", "bool"]),
-    ("confusion_matrix", lambda: confusion_matrix([0, 1], [0], 2), ValueError,
+    ("confusion_matrix", lambda c: confusion_matrix([0, 1], [0], 2), ValueError,
      ["pred must have length 2 (one per entry of true), got 1"]),
-    ("plot_embeddings", lambda: plot_embeddings(EYE, EYE, LABELS3[:2], LABELS3, list("abc")),
+    ("plot_embeddings", lambda c: plot_embeddings(EYE, EYE, LABELS3[:2], LABELS3, list("abc")),
      ValueError, ["image_labels must have length 3 (one per row of image_embeds), got 2"]),
+    # write_plots: a run, its splits, a folder that takes files, the model before training
+    ("write_plots", lambda c: write_plots(None, c.splits, c.dir, c.initial), TypeError,
+     ["state must be a numclip.train.TrainState", "NoneType"]),
+    ("write_plots", lambda c: write_plots(c.state, {"seen": c.splits["seen"]}, c.dir,
+                                          c.initial),
+     ValueError, ["splits must hold", "missing 'train', 'heldout'"]),
+    ("write_plots", lambda c: write_plots(c.state, c.splits, None, c.initial), TypeError,
+     ["folder must be a str or a path", "NoneType"]),
+    ("write_plots", lambda c: write_plots(c.state, c.splits, b"plots", c.initial), TypeError,
+     ["folder must be a str or a path", "bytes"]),
+    ("write_plots", lambda c: write_plots(c.state, c.splits, "", c.initial), ValueError,
+     ["folder is empty"]),
+    ("write_plots", lambda c: write_plots(c.state, c.splits, "plots\0x", c.initial), ValueError,
+     ["folder", "contains a NUL character"]),
+    ("write_plots", lambda c: write_plots(c.state, c.splits, c.file, c.initial),
+     NotADirectoryError, ["afile is a file, not a folder"]),
+    ("write_plots", lambda c: write_plots(c.state, c.splits, c.file / "sub", c.initial),
+     NotADirectoryError, ["cannot create the folder", "afile is a file, not a folder"]),
+    ("write_plots", lambda c: write_plots(c.state, c.splits, c.dir, None), TypeError,
+     ["initial_model must be a TinyCLIP", "NoneType"]),
+    ("write_plots", lambda c: write_plots(c.state, c.splits, c.dir, c.state), TypeError,
+     ["initial_model must be a TinyCLIP", "TrainState"]),
+    ("write_plots", lambda c: write_plots(c.state, c.splits, c.dir, c.wide), ValueError,
+     ["initial_model must have the trained model's shapes", "image_proj (768, 8)",
+      "image_proj (768, 16)"]),
 ]
 
 
 @pytest.mark.filterwarnings("error")  # no ComplexWarning or RuntimeWarning on the way
 @pytest.mark.parametrize("name, call, error, words", BAD_INPUT,
                          ids=[f"{row[0]}-{i}" for i, row in enumerate(BAD_INPUT)])
-def test_bad_input_is_refused_with_a_message_that_names_it(name, call, error, words):
-    assert_refused(call, error, words)
+def test_bad_input_is_refused_with_a_message_that_names_it(name, call, error, words, ctx,
+                                                           monkeypatch):
+    if name == "write_plots":  # it checks everything before it draws or writes anything
+        for figure in ("plot_history", "plot_similarity", "plot_embeddings", "plot_confusion"):
+            monkeypatch.setattr(plot_module, figure,
+                                lambda *a, **k: pytest.fail("drew before checking"))
+    before = sorted(p.name for p in ctx.dir.iterdir())
+    with pytest.raises(error) as info:
+        call(ctx)
+    message = str(info.value)
+    assert all(word in message for word in words), message
+    assert "\n" not in message, message  # one line, as the CLI prints it
+    assert sorted(p.name for p in ctx.dir.iterdir()) == before  # nothing was written
 
 
 def test_every_public_function_has_bad_input_rows():
@@ -515,3 +576,32 @@ def test_unmeasured_epochs_and_big_ints_are_values():
     assert len(fig.axes) == 3
     assert confusion_matrix(np.array([1], np.uint8), [1], np.int64(2)).tolist() == [[0, 0],
                                                                                    [0, 1]]
+
+
+class PathLike:
+    """A path type of one's own: what os.fspath accepts."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __fspath__(self):
+        return str(self.path)
+
+
+@pytest.mark.parametrize("as_folder", [str, Path, PathLike])
+def test_write_plots_puts_the_figures_into_a_folder_given_as_str_or_path_created_if_missing(
+        run, tmp_path, as_folder):
+    folder = tmp_path / "new" / "plots"
+    paths = write_plots(run.state, run.splits, as_folder(folder), run.initial)
+    assert [p.parent for p in paths] == [folder] * 4
+    assert all(p.is_file() and p.stat().st_size > 0 for p in paths)
+    assert plt.get_fignums() == []  # a CLI run must not pile up open figures
+
+
+def test_an_unwritable_plots_folder_fails_before_any_figure_is_drawn(run, tmp_path,
+                                                                      monkeypatch):
+    folder = unwritable_folder(tmp_path)
+    monkeypatch.setattr(plot_module, "plot_history", lambda *a, **k: pytest.fail("drew anyway"))
+    with pytest.raises(OSError) as info:
+        write_plots(run.state, run.splits, folder, run.initial)
+    assert f"cannot write the figures into folder {folder}" in str(info.value)

@@ -1,23 +1,21 @@
 """numclip.report on bad input (one table) and on valid but unusual input.
 
 Every public function of the report checks what it is given (a TrainState, the
-splits make_splits returns, ks, templates, a folder, the model before training)
-before it computes anything, and says in one line which argument is wrong and
-what was expected.
+splits make_splits returns, ks, templates) before it computes anything, and says
+in one line which argument is wrong and what was expected.  The figures of a run,
+write_plots, moved to numclip.plot and are tested in test_plot.py.
 """
 
 import warnings
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import public_callables, unwritable_folder
+from conftest import public_callables
 
 from numclip import report
 from numclip import train as tr
 from numclip.data import make_dataset
-from numclip.model import TinyCLIP
 from numclip.train import TrainConfig
 
 SMALL = TrainConfig(epochs=1, batch_size=32, embed_dim=8, train_size=64, eval_size=40)
@@ -25,29 +23,24 @@ SMALL = TrainConfig(epochs=1, batch_size=32, embed_dim=8, train_size=64, eval_si
 
 @pytest.fixture(scope="module")
 def run():
-    """A one-epoch run of SMALL: its state, splits and the model before training."""
+    """A one-epoch run of SMALL: its state and splits."""
     splits = tr.make_splits(SMALL)
-    state = tr.train(SMALL, quiet=True, splits=splits)
-    return SimpleNamespace(state=state, splits=splits,
-                           initial=tr.new_state(SMALL, splits["train"]).model)
+    return SimpleNamespace(state=tr.train(SMALL, quiet=True, splits=splits), splits=splits)
 
 
 @pytest.fixture
-def ctx(run, tmp_path):
-    """The run, plus a folder, a plain file in it, and a few doctored arguments."""
-    (tmp_path / "afile").write_text("not a folder")
+def ctx(run):
+    """The run, plus a doctored split."""
     big = make_dataset(8, seed=0, image_size=20)  # 20 x 20 images: not make_splits'
-    wide = TinyCLIP.create(768, len(run.state.vocab), 16)  # embed_dim 16, not 8
-    return SimpleNamespace(**vars(run), dir=tmp_path, file=tmp_path / "afile", big=big,
-                           wide=wide)
+    return SimpleNamespace(**vars(run), big=big)
 
 
 def without(splits, key):
     return {k: v for k, v in splits.items() if k != key}
 
 
-ev, zs, cm, fm, wp = (report.evaluate, report.zero_shot_metrics, report.checkpoint_metrics,
-                      report.final_metrics, report.write_plots)
+ev, zs, cm, fm = (report.evaluate, report.zero_shot_metrics, report.checkpoint_metrics,
+                  report.final_metrics)
 
 # The module's bad-input table: (public name, call given `ctx`, error type, words the
 # message must contain).
@@ -61,8 +54,9 @@ BAD_INPUT = [
      ["state must be a numclip.train.TrainState", "int"]),
     ("final_metrics", lambda c: fm({"model": c.state.model}, c.splits), TypeError,
      ["state must be a numclip.train.TrainState", "dict"]),
-    ("write_plots", lambda c: wp(None, c.splits, c.dir, c.initial), TypeError,
-     ["state must be a numclip.train.TrainState", "NoneType"]),
+    ("check_state", lambda c: report.check_state(c.state.model), TypeError,
+     ["state must be a numclip.train.TrainState", "what train() or load_checkpoint() returns",
+      "TinyCLIP"]),
     # splits: a dict holding the three Datasets make_splits returns
     ("evaluate", lambda c: ev(c.state, {}), ValueError,
      ["splits must hold", "'seen'", "make_splits"]),
@@ -79,8 +73,6 @@ BAD_INPUT = [
      ["splits must be a dict", "NoneType"]),
     ("final_metrics", lambda c: fm(c.state, without(c.splits, "train")), ValueError,
      ["splits must hold", "missing 'train'"]),
-    ("write_plots", lambda c: wp(c.state, {"seen": c.splits["seen"]}, c.dir, c.initial),
-     ValueError, ["splits must hold", "missing 'train', 'heldout'"]),
     # top_k: ints from 1 to the number of classes
     ("evaluate", lambda c: ev(c.state, c.splits, top_k=5), TypeError,
      ["top_k must be a sequence of ints", "int 5", "wrap it: (5,)"]),
@@ -117,39 +109,12 @@ BAD_INPUT = [
      ["template 'a {x}'", "'{x}'"]),
     ("evaluate", lambda c: ev(c.state, c.splits, 7), TypeError,
      ["templates must be a list of str", "int"]),
-    # folder: a str or path naming a folder that can be created and written
-    ("write_plots", lambda c: wp(c.state, c.splits, None, c.initial), TypeError,
-     ["folder must be a str or a path", "NoneType"]),
-    ("write_plots", lambda c: wp(c.state, c.splits, b"plots", c.initial), TypeError,
-     ["folder must be a str or a path", "bytes"]),
-    ("write_plots", lambda c: wp(c.state, c.splits, "", c.initial), ValueError,
-     ["folder is empty"]),
-    ("write_plots", lambda c: wp(c.state, c.splits, "plots\0x", c.initial), ValueError,
-     ["folder", "contains a NUL character"]),
-    ("write_plots", lambda c: wp(c.state, c.splits, c.file, c.initial), NotADirectoryError,
-     ["afile is a file, not a folder"]),
-    ("write_plots", lambda c: wp(c.state, c.splits, c.file / "sub", c.initial),
-     NotADirectoryError, ["cannot create the folder", "afile is a file, not a folder"]),
-    # initial_model: the model before training, of the trained model's shapes
-    ("write_plots", lambda c: wp(c.state, c.splits, c.dir, None), TypeError,
-     ["initial_model must be a TinyCLIP", "NoneType"]),
-    ("write_plots", lambda c: wp(c.state, c.splits, c.dir, c.state), TypeError,
-     ["initial_model must be a TinyCLIP", "TrainState"]),
-    ("write_plots", lambda c: wp(c.state, c.splits, c.dir, c.wide), ValueError,
-     ["initial_model must have the trained model's shapes", "image_proj (768, 8)",
-      "image_proj (768, 16)"]),
 ]
 
 
 @pytest.mark.parametrize("name, call, error, words", BAD_INPUT,
                          ids=[f"{row[0]}-{i}" for i, row in enumerate(BAD_INPUT)])
-def test_bad_input_is_refused_with_a_message_that_names_it(name, call, error, words, ctx,
-                                                           monkeypatch):
-    from numclip import plot
-
-    for figure in ("plot_history", "plot_similarity", "plot_embeddings", "plot_confusion"):
-        monkeypatch.setattr(plot, figure, lambda *a, **k: pytest.fail("drew before checking"))
-    before = sorted(p.name for p in ctx.dir.iterdir())
+def test_bad_input_is_refused_with_a_message_that_names_it(name, call, error, words, ctx):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no RuntimeWarning or UserWarning on the way
         with pytest.raises(error) as info:
@@ -157,7 +122,6 @@ def test_bad_input_is_refused_with_a_message_that_names_it(name, call, error, wo
     message = str(info.value)
     assert all(w in message for w in words), message
     assert "\n" not in message, message
-    assert sorted(p.name for p in ctx.dir.iterdir()) == before  # nothing was written
 
 
 def test_every_public_function_has_bad_input_rows():
@@ -190,34 +154,3 @@ def test_final_metrics_use_the_templates_they_are_given(run):
     zero_shot = report.zero_shot_metrics(run.state, run.splits, templates)
     assert final["zero_shot_seen"] == zero_shot["zero_shot_seen"]
     assert final["zero_shot_heldout_top5"] == zero_shot["zero_shot_heldout_top5"]
-
-
-class PathLike:
-    """A path type of one's own: what os.fspath accepts."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def __fspath__(self):
-        return str(self.path)
-
-
-@pytest.mark.parametrize("as_folder", [str, Path, PathLike])
-def test_the_figures_go_into_a_folder_given_as_str_or_path_created_if_missing(run, tmp_path,
-                                                                              as_folder):
-    folder = tmp_path / "new" / "plots"
-    paths = report.write_plots(run.state, run.splits, as_folder(folder), run.initial)
-    assert [p.parent for p in paths] == [folder] * 4
-    assert all(p.is_file() and p.stat().st_size > 0 for p in paths)
-
-
-def test_an_unwritable_plots_folder_fails_before_any_figure_is_drawn(run, tmp_path,
-                                                                      monkeypatch):
-    from numclip import plot
-
-    folder = unwritable_folder(tmp_path)
-    monkeypatch.setattr(plot, "plot_history", lambda *a, **k: pytest.fail("drew anyway"))
-    with pytest.raises(OSError) as info:
-        report.write_plots(run.state, run.splits, folder, run.initial)
-    assert f"cannot write the figures into folder {folder}" in str(info.value)
-
