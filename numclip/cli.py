@@ -314,14 +314,15 @@ def _cmd_classify(args) -> int:
                        for path in args.images]).astype(model.dtype)  # (B, 3, S, S)
     probs = pretrained.zero_shot_classify(model, images, args.labels, template=args.template,
                                           merges=args.merges)
-    result = {path: dict(zip(args.labels, map(float, row), strict=True))
-              for path, row in zip(args.images, probs, strict=True)}
+    result = [{"image": path, "probabilities": dict(zip(args.labels, map(float, row),
+                                                          strict=True))}
+              for path, row in zip(args.images, probs, strict=True)]  # a path may repeat
     if args.json:
         print(json.dumps(result))
         return 0
-    for path, row in result.items():
-        print(path)
-        for label, p in sorted(row.items(), key=lambda item: -item[1]):
+    for entry in result:
+        print(entry["image"])
+        for label, p in sorted(entry["probabilities"].items(), key=lambda item: -item[1]):
             print(f"  {label:<26} {p:.4f}")
     return 0
 

@@ -15,8 +15,9 @@ from numclip.pretrained.checkpoint import (
     load_open_clip,
     model_config,
 )
+from numclip.pretrained.classify import DEFAULT_TEMPLATE, zero_shot_classify
 from numclip.pretrained.image import preprocess
 from numclip.pretrained.tokenizer import tokenize
 
 __all__ = ["load_open_clip", "OpenCLIP", "model_config", "encoders_from_config", "CONFIG_NAMES",
-           "tokenize", "preprocess"]
+           "tokenize", "preprocess", "zero_shot_classify", "DEFAULT_TEMPLATE"]
