@@ -6,8 +6,9 @@ numbers exactly as the page prints them, ``compare_with_page`` checks each
 one to its printed precision, and ``errata`` explains every disagreement,
 with the corrected values computed, not typed.
 
-The page is ``shared/seed/000_9940221f14f73ab9.txt``, section "Numerical
-Simulation of CLIP's Contrastive Loss".
+The page is the course page on CLIP that numclip accompanies (a MkDocs page of
+the course, not part of this repository), section "Numerical Simulation of
+CLIP's Contrastive Loss"; ``docs/worked-example.md`` redoes it number by number.
 """
 
 from __future__ import annotations

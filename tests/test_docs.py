@@ -1,26 +1,75 @@
 """The docs quote the code; these checks keep the quotes true."""
 
+import importlib
+import inspect
 import re
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE_LINES = {line.strip() for path in (ROOT / "numclip").glob("*.py")
-                for line in path.read_text(encoding="utf-8").splitlines()}
+CODE_NAME = re.compile(r"`(numclip(?:\.\w+)+)`")
 
 
 def code_blocks(markdown):
     return re.findall(r"```python\n(.*?)```", markdown, flags=re.DOTALL)
 
 
+def labelled_blocks(markdown):
+    """``(label, block)`` for every python block: the label is the last ``numclip.*`` name
+    in inline code since the block before (``**Code** (`numclip.losses.cross_entropy`)``);
+    a block with no name of its own continues the one before it."""
+    out, label, start = [], None, 0
+    for match in re.finditer(r"```python\n(.*?)```", markdown, flags=re.DOTALL):
+        names = CODE_NAME.findall(markdown[start:match.start()])
+        label = names[-1] if names else label
+        out.append((label, match.group(1)))
+        start = match.end()
+    return out
+
+
+def resolve(name):
+    """The object a dotted name names: the longest importable module, then attributes."""
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise LookupError(name)
+
+
 @pytest.mark.parametrize("page", ["derivations.md", "siglip.md"])  # distributed.md: its own test
-def test_every_line_quoted_in_the_docs_is_in_the_source(page):
-    blocks = code_blocks((ROOT / "docs" / page).read_text(encoding="utf-8"))
+def test_every_line_quoted_in_the_docs_is_in_the_function_it_is_labelled_with(page):
+    """A quote is only true where the docs say it comes from: the lines of a block must be
+    in the source of the function (or module) the text names just before it."""
+    blocks = labelled_blocks((ROOT / "docs" / page).read_text(encoding="utf-8"))
     assert blocks, f"docs/{page} quotes no code"
-    missing = [line for block in blocks for line in block.splitlines()
-               if line.strip() and line.strip() not in SOURCE_LINES]
-    assert not missing, f"docs/{page} quotes lines that are not in numclip/: {missing}"
+    wrong = {}
+    for label, block in blocks:
+        assert label is not None, f"docs/{page}: a code block names no numclip function"
+        source = {line.strip() for line in inspect.getsource(resolve(label)).splitlines()}
+        missing = [line for line in block.splitlines() if line.strip()
+                   and line.strip() not in source]
+        if missing:
+            wrong.setdefault(label, []).extend(missing)
+    assert not wrong, f"docs/{page} quotes lines that are not in the function named: {wrong}"
+
+
+def test_a_wrong_label_is_caught():
+    """clip_loss's lines quoted under clip_loss_reference's name would pass a check that
+    looks for them anywhere in numclip/; this one does not let them."""
+    markdown = ("**Code** (`numclip.losses.clip_loss`):\n\n```python\n"
+                "dlogits = (dlogits_per_image + dlogits_per_text.T) / 2  # (N, N) both "
+                "directions meet\n```\n")
+    ((label, block),) = labelled_blocks(markdown)
+    source = {line.strip() for line in inspect.getsource(resolve(label)).splitlines()}
+    assert block.strip() not in source
+    assert block.strip() in {line.strip() for line in inspect.getsource(
+        resolve("numclip.losses.clip_loss_reference")).splitlines()}
 
 
 @pytest.mark.parametrize("anchor", ["l2-normalization", "the-logit-matrix",

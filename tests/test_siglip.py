@@ -404,7 +404,8 @@ BAD += [bad(siglip_loss, ONES, EYE, 1.0, b, error=error, words=words) for b, err
 ]]
 BAD += [bad(siglip_loss, ONES, EYE, 1.0, -1.0, chunk_size=c, error=error,
             words="chunk_size must be a positive int or None") for c, error in [
-    (0, ValueError), (-2, ValueError), (2.0, TypeError), (True, TypeError), ("4", TypeError)]]
+    (0, ValueError), (-2, ValueError), (2.0, TypeError), (True, TypeError), ("4", TypeError),
+    ("8", TypeError)]]  # the error clip_loss(block_size="8") raises: one validator, as_tile_size
 BAD += [
     bad(siglip_loss, ONES, EYE, 1.0, -1.0, normalize="yes", error=TypeError,
         words="normalize must be True or False"),
