@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npy_format
 
-from numclip.backend import array_namespace, as_float_array
+from numclip.backend import array_namespace, as_float_array, as_int
 from numclip.nn.encoders import TextTransformer, VisionTransformer
-from numclip.nn.validate import as_activation
+from numclip.nn.validate import as_activation, as_token_ids
 from numclip.normalize import l2_normalize
 
 __all__ = ["load_open_clip", "OpenCLIP", "model_config", "encoders_from_config",
@@ -107,22 +107,39 @@ def _tower(config, key, supported):
 def encoders_from_config(config) -> tuple[VisionTransformer, TextTransformer]:
     """The two encoders a config describes (see :func:`model_config`)."""
     config = model_config(config)
-    v, t = config["vision_cfg"], config["text_cfg"]
+    embed_dim = as_int(config["embed_dim"], "config['embed_dim']", 1)
+    v, t = dict(config["vision_cfg"]), dict(config["text_cfg"])
+    size = v["image_size"]
+    if isinstance(size, list | tuple):  # open_clip takes (H, W); numclip's ViT is square
+        if len(size) != 2 or size[0] != size[1]:
+            raise ValueError(f"config['vision_cfg']['image_size'] must be one size or a "
+                             f"square (S, S), got {size!r}")
+        v["image_size"] = size[0]
+    for tower, cfg in (("vision_cfg", v), ("text_cfg", t)):
+        for key in ("image_size", "patch_size", "width", "head_width", "layers",
+                    "context_length", "vocab_size", "heads"):
+            if key in cfg:
+                cfg[key] = as_int(cfg[key], f"config[{tower!r}][{key!r}]", 1)
     activation = "quick_gelu" if config["quick_gelu"] else "gelu"
     for name, cfg in (("vision_cfg", v), ("text_cfg", t)):
         ratio = cfg["mlp_ratio"]
         if isinstance(ratio, bool) or not isinstance(ratio, int | float) or ratio != int(ratio):
             raise ValueError(f"config[{name!r}]['mlp_ratio'] must be a whole number, "
                              f"got {ratio!r}")
-    if not isinstance(v["width"], int) or not isinstance(v["head_width"], int) or (
-            v["head_width"] < 1 or v["width"] % v["head_width"]):
+    if v["width"] % v["head_width"]:
         raise ValueError(f"config['vision_cfg']: head_width ({v['head_width']!r}) must divide "
                          f"width ({v['width']!r})")
+    if t["width"] % t["heads"]:
+        raise ValueError(f"config['text_cfg']: heads ({t['heads']}) must divide width "
+                         f"({t['width']})")
+    if v["image_size"] % v["patch_size"]:
+        raise ValueError(f"config['vision_cfg']: image_size ({v['image_size']}) must be a "
+                         f"multiple of patch_size ({v['patch_size']})")
     vision = VisionTransformer(v["image_size"], v["patch_size"], v["width"], v["layers"],
-                               v["width"] // v["head_width"], config["embed_dim"],
+                               v["width"] // v["head_width"], embed_dim,
                                int(v["mlp_ratio"]), activation)
     text = TextTransformer(t["context_length"], t["vocab_size"], t["width"], t["layers"],
-                           t["heads"], config["embed_dim"], int(t["mlp_ratio"]), activation)
+                           t["heads"], embed_dim, int(t["mlp_ratio"]), activation)
     return vision, text
 
 
@@ -158,6 +175,11 @@ class OpenCLIP:
     def encode_text(self, tokens):
         """``(B, L)`` integer token ids (:func:`~numclip.pretrained.tokenize`, L at most the
         context length) -> ``(B, embed_dim)`` features, unnormalized."""
+        xp = array_namespace(self.params["logit_scale"])
+        if isinstance(tokens, list | tuple):  # ids typed in, or tokenize(...).tolist()
+            tokens = _list_as_ids(tokens)
+            tokens = xp.asarray(tokens)
+        tokens = as_token_ids(tokens, "tokens", self.text.vocab_size, self.text.context_length)
         return self.text.forward(self.params, tokens)[0]
 
     def logits(self, images, tokens):
@@ -193,6 +215,9 @@ def load_open_clip(path, config, *, dtype=None, xp=np) -> OpenCLIP:
         ImportError: a ``.safetensors`` file without the ``safetensors`` package.
     """
     vision, text = encoders_from_config(config)
+    if not callable(getattr(xp, "asarray", None)):
+        raise TypeError(f"xp must be an array library such as numpy or cupy, "
+                        f"got {type(xp).__name__}")
     path = _checkpoint_path(path)
     expected = {**vision.param_shapes(), **text.param_shapes(), "logit_scale": ()}
     headers = _read_headers(path)  # key -> (shape, dtype), nothing loaded yet
@@ -211,6 +236,8 @@ def _checkpoint_path(path) -> Path:
     if not isinstance(path, str | os.PathLike):
         raise TypeError(f"path must be a file path, got {type(path).__name__}")
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"checkpoint {path} is a folder, not a file")
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     if path.suffix not in (".safetensors", ".npz"):
@@ -218,6 +245,14 @@ def _checkpoint_path(path) -> Path:
                          "a torch .pt/.bin file is a pickle, which numclip never loads "
                          "(save its state_dict with safetensors.torch.save_file instead)")
     return path
+
+
+def _list_as_ids(tokens):
+    ids = np.asarray(tokens)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"tokens must be integer token ids, got a list that converts to "
+                        f"{ids.dtype}")
+    return ids
 
 
 def _read_headers(path: Path) -> dict:
