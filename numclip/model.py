@@ -173,7 +173,7 @@ class TinyCLIP:
         if self.encoder == "linear":
             features = vocab.features(texts, warn=warn)  # (n, V)
             return xp.asarray(features, dtype=self.params["text_proj"].dtype)
-        vocab.features(texts, warn=warn)  # the same checks and warnings as the linear encoder's
+        vocab.features(texts, warn=warn)  # the same checks and warnings as the linear one's
         return xp.asarray(_token_ids(vocab, texts, self.vocab_size))
 
     def embed(self, pixels, texts):

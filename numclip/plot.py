@@ -433,7 +433,7 @@ def write_plots(state, splits: dict, folder, initial_model) -> list[Path]:
                             num_classes=len(names))]
 
     batch = slice(0, 12)  # one small batch of test pairs, as a heatmap can show it
-    pixels, texts = seen.pixels()[batch], vocab.features(seen.captions[batch])
+    pixels, texts = seen.pixels()[batch], state.model.text_inputs(vocab, seen.captions[batch])
     before, after = (m.encode_images(pixels) @ m.encode_texts(texts).T
                      for m in (initial_model, state.model))
     figures.append(plot_similarity(before, after, seen.captions[batch], paths[1],

@@ -104,8 +104,8 @@ def final_metrics(state, splits: dict, templates=None) -> dict:
     model, vocab = state.model, state.vocab
     test_images = model.encode_images(seen.pixels())
     same_caption = seen.labels * 4 + seen.counts  # one id per (colour, shape, count)
-    recall = recall_at_k(test_images, model.encode_texts(vocab.features(seen.captions)), k=1,
-                         labels=same_caption)
+    test_texts = model.encode_texts(model.text_inputs(vocab, seen.captions))
+    recall = recall_at_k(test_images, test_texts, k=1, labels=same_caption)
     saved = checkpoint_metrics(state)
     return {
         "epochs": saved.pop("epochs"),
