@@ -8,9 +8,11 @@ together::
     loss, grads = numclip.clip_loss(image_embeds, text_embeds, np.log(1 / 0.07))
 """
 
+import importlib as _importlib
+
 # Light submodules students reach for as numclip.<name> (data, train and plot, which
-# pull in more, are imported explicitly).
-from numclip import checks, gradcheck, optim, worked_example
+# pull in more, are imported explicitly; checks is imported on first use, below).
+from numclip import gradcheck, optim, worked_example
 from numclip.backend import (
     array_namespace,
     logit_scale_to_temperature,
@@ -38,3 +40,17 @@ __all__ = [
     "cross_entropy", "clip_loss", "clip_loss_reference", "siglip_loss",
     "checks", "gradcheck", "optim", "worked_example",
 ]
+
+# Imported when first used, so that `import numclip` stays fast: numclip.checks
+# (and the grading package behind it) is only for students checking their own code.
+_LAZY = ("checks",)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return _importlib.import_module(f"numclip.{name}")  # binds numclip.checks too
+    raise AttributeError(f"module 'numclip' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

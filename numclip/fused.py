@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache, wraps
 
 import numpy as np
@@ -306,7 +305,10 @@ class _NumPyKernels:
     """
 
     def __init__(self):
-        # scipy.linalg takes two thirds of `import numclip`: load it with the first loss
+        # scipy.linalg takes two thirds of `import numclip`, and the thread pool brings
+        # logging: load them with the first loss
+        from concurrent.futures import ThreadPoolExecutor
+
         from scipy.linalg.blas import get_blas_funcs
 
         self.get_blas_funcs = get_blas_funcs
