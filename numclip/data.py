@@ -35,7 +35,7 @@ from numclip.text import as_texts
 
 __all__ = [
     "COLORS", "SHAPES", "COUNT_WORDS", "TEMPLATES", "CLASSES", "HELDOUT",
-    "class_name", "caption", "Dataset", "make_dataset",
+    "class_name", "caption", "phrase", "Dataset", "make_dataset",
 ]
 
 # RGB in [0, 1].  No two colours point in the same RGB direction (no grey next
@@ -223,6 +223,23 @@ def caption(color: int, shape: int, count: int, rng: np.random.Generator) -> str
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     template = int(rng.integers(len(TEMPLATES)))
     return _phrase(color, shape, count, template, use_article=bool(rng.random() < 0.5))
+
+
+def phrase(color: int, shape: int, count: int, template: int = 0) -> str:
+    """One fixed phrasing, e.g. ``phrase(0, 0, 2) == "a photo of two red circles"``.
+
+    Unlike :func:`caption` nothing is random (a single object is "one ..."), so prompts
+    that differ only in their count can be compared, as the counting probe does.
+
+    Args:
+        color, shape, count: as for :func:`caption`.
+        template: index into :data:`TEMPLATES`.
+    """
+    color = as_int(color, "color", 0, len(COLORS) - 1)
+    shape = as_int(shape, "shape", 0, len(SHAPES) - 1)
+    count = as_int(count, "count", 1, MAX_COUNT)
+    template = as_int(template, "template", 0, len(TEMPLATES) - 1)
+    return _phrase(color, shape, count, template, use_article=False)
 
 
 # ---------------------------------------------------------------- captions

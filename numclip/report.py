@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from numclip.backend import as_int
-from numclip.data import CLASSES, class_name
+from numclip.data import CLASSES, MAX_COUNT, Dataset, class_name, phrase
 from numclip.text import as_texts
 from numclip.train import TrainState, check_splits
 from numclip.zeroshot import (
@@ -29,7 +29,7 @@ from numclip.zeroshot import (
 )
 
 __all__ = ["evaluate", "zero_shot_metrics", "checkpoint_metrics", "final_metrics",
-           "check_state"]
+           "counting_accuracy", "check_state"]
 
 
 def class_names() -> list[str]:
@@ -78,6 +78,29 @@ def zero_shot_metrics(state, splits: dict, templates=None) -> dict:
     }
 
 
+def counting_accuracy(state, dataset) -> float:
+    """Zero-shot counting: how often "a photo of two red circles" (the image's own count)
+    scores above the same prompt with the other counts. Chance is 1/3.
+
+    The colour and shape come from the image's label, so only the count is asked;
+    the images' captions said how many objects there were, so the words were trained.
+
+    Args:
+        state: a :class:`~numclip.train.TrainState`.
+        dataset: a :class:`~numclip.data.Dataset` (e.g. ``splits["seen"]``).
+    """
+    check_state(state)
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"dataset must be a numclip.data.Dataset, got {type(dataset).__name__}")
+    model, counts = state.model, range(1, MAX_COUNT + 1)
+    prompts = [phrase(color, shape, k) for color, shape in CLASSES for k in counts]
+    texts = model.encode_texts(model.text_inputs(state.vocab, prompts, warn=False))
+    texts = np.reshape(np.asarray(texts), (len(CLASSES), MAX_COUNT, -1))  # (C, 3, D)
+    images = np.asarray(model.encode_images(dataset.pixels()))  # (n, D)
+    scores = np.einsum("nd,nkd->nk", images, texts[dataset.labels])  # (n, 3): its 3 prompts
+    return float(np.mean(np.argmax(scores, axis=1) + 1 == dataset.counts))
+
+
 def checkpoint_metrics(state) -> dict:
     """What the trained state holds and no prompt changes: epochs, final loss, scale (and bias).
 
@@ -116,6 +139,7 @@ def final_metrics(state, splits: dict, templates=None) -> dict:
         "chance": zs["chance"],
         "recall@1_image_to_text": recall["image_to_text"],  # a caption with its attributes
         "recall@1_text_to_image": recall["text_to_image"],
+        "zero_shot_counting": counting_accuracy(state, seen),  # chance 1/3
         **saved,
     }
 

@@ -18,6 +18,7 @@ from numclip.data import (
     caption,
     class_name,
     make_dataset,
+    phrase,
 )
 
 PLURALS = {shape: shape + ("es" if shape.endswith("s") else "s") for shape in SHAPES}
@@ -174,6 +175,9 @@ def dataset(**changes):
 RNG = np.random.default_rng(0)
 # (public name, call, expected error, words the message must contain)
 BAD_INPUT = [
+    ("phrase", lambda: phrase(0, 0, 4), ValueError, ["count must be in [1, 3], got 4"]),
+    ("phrase", lambda: phrase(0, 9, 1), ValueError, ["shape must be in [0, 4]"]),
+    ("phrase", lambda: phrase(0, 0, 1, template=1.0), TypeError, ["template must be an int"]),
     ("make_dataset", lambda: make_dataset(0, seed=0), ValueError, ["n must be at least 1, got 0"]),
     ("make_dataset", lambda: make_dataset(-5, seed=0), ValueError, ["n must be at least 1"]),
     ("make_dataset", lambda: make_dataset(2.0, seed=0), TypeError, ["n must be an int, got float"]),

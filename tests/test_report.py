@@ -45,6 +45,10 @@ ev, zs, cm, fm = (report.evaluate, report.zero_shot_metrics, report.checkpoint_m
 # The module's bad-input table: (public name, call given `ctx`, error type, words the
 # message must contain).
 BAD_INPUT = [
+    ("counting_accuracy", lambda c: report.counting_accuracy(None, c.splits["seen"]), TypeError,
+     ["state must be a numclip.train.TrainState"]),
+    ("counting_accuracy", lambda c: report.counting_accuracy(c.state, c.splits), TypeError,
+     ["dataset must be a numclip.data.Dataset", "dict"]),
     # state: a TrainState, nothing else
     ("evaluate", lambda c: ev(None, c.splits), TypeError,
      ["state must be a numclip.train.TrainState", "NoneType"]),
@@ -154,3 +158,24 @@ def test_final_metrics_use_the_templates_they_are_given(run):
     zero_shot = report.zero_shot_metrics(run.state, run.splits, templates)
     assert final["zero_shot_seen"] == zero_shot["zero_shot_seen"]
     assert final["zero_shot_heldout_top5"] == zero_shot["zero_shot_heldout_top5"]
+
+
+
+def test_counting_accuracy_is_perfect_for_a_model_that_counts(run, monkeypatch):
+    """A model whose prompt embedding is its count word's one-hot, and whose image
+    embedding is the image's own count's one-hot, counts every image right; one that
+    sees the count off by one counts none right. The real run lies in [0, 1]."""
+    seen = run.splits["seen"]
+    assert 0 <= report.counting_accuracy(run.state, seen) <= 1
+    words = {"one": 0, "two": 1, "three": 2}
+    model = run.state.model
+    monkeypatch.setattr(model, "text_inputs", lambda vocab, texts, warn=True: texts,
+                        raising=False)
+    monkeypatch.setattr(model, "encode_texts", lambda texts: np.eye(3)[
+        [next(words[w] for w in t.split() if w in words) for t in texts]], raising=False)
+    monkeypatch.setattr(model, "encode_images", lambda pixels: np.eye(3)[seen.counts - 1],
+                        raising=False)
+    assert report.counting_accuracy(run.state, seen) == 1.0
+    monkeypatch.setattr(model, "encode_images", lambda pixels: np.eye(3)[seen.counts % 3],
+                        raising=False)
+    assert report.counting_accuracy(run.state, seen) == 0.0
