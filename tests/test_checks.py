@@ -14,62 +14,29 @@ import pytest
 
 import numclip
 from numclip import checks
+from numclip.grading import solutions
+from numclip.grading.solutions import (
+    clip_loss,
+    clip_loss_grads,
+    l2_normalize,
+    log_softmax,
+    logit_matrix,
+    softmax,
+)
 
 # ---------------------------------------------------------------------------
-# Right answers, the way a student writes them: NumPy only, last axis, τ
+# Right answers, the way a student writes them: the assignment's solutions, the one
+# source the exercises test and notebook 05 share (numclip.grading.solutions)
 # ---------------------------------------------------------------------------
 
-
-def l2_normalize(x):
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+STUDENT = {name: getattr(solutions, name) for name in checks.CHECKERS}
 
 
-def l2_normalize_backward(dy, x):
-    norm = np.linalg.norm(x, axis=-1, keepdims=True)
-    y = x / norm
-    return (dy - y * np.sum(y * dy, axis=-1, keepdims=True)) / norm
-
-
-def softmax(z):
-    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
-    return e / np.sum(e, axis=-1, keepdims=True)
-
-
-def log_softmax(z):
-    m = np.max(z, axis=-1, keepdims=True)
-    return z - m - np.log(np.sum(np.exp(z - m), axis=-1, keepdims=True))
-
-
-def logit_matrix(image_embeds, text_embeds, temperature):
-    return image_embeds @ text_embeds.T / temperature
-
-
-def clip_loss(image_embeds, text_embeds, temperature):
+def _g(image_embeds, text_embeds, temperature):
+    """The right G = dL/dS, as the solutions compute it, for the mistakes built on it."""
     s = logit_matrix(image_embeds, text_embeds, temperature)
-    loss_i2t = -np.mean(np.diagonal(log_softmax(s)))
-    loss_t2i = -np.mean(np.diagonal(log_softmax(s.T)))
-    return (loss_i2t + loss_t2i) / 2
+    return solutions.clip_logits_grad(softmax(s), softmax(s.T).T)
 
-
-def _g(image_embeds, text_embeds, temperature, *, both=True):
-    s = logit_matrix(image_embeds, text_embeds, temperature)
-    n = s.shape[0]
-    eye = np.eye(n, dtype=s.dtype)
-    g_row = (softmax(s) - eye) / n
-    g_col = (softmax(s.T) - eye) / n
-    return (g_row + g_col.T) / 2 if both else g_row
-
-
-def clip_loss_grads(image_embeds, text_embeds, temperature):
-    g = _g(image_embeds, text_embeds, temperature)
-    return g @ text_embeds / temperature, g.T @ image_embeds / temperature
-
-
-STUDENT = {
-    "l2_normalize": l2_normalize, "l2_normalize_backward": l2_normalize_backward,
-    "softmax": softmax, "log_softmax": log_softmax, "logit_matrix": logit_matrix,
-    "clip_loss": clip_loss, "clip_loss_grads": clip_loss_grads,
-}
 
 # numclip itself, adapted to the student signatures (tuples with caches are allowed)
 NUMCLIP = {
@@ -340,7 +307,8 @@ def loss_float64(image_embeds, text_embeds, temperature):
 # clip_loss_grads ------------------------------------------------------------
 @_wrong("clip_loss_grads", WORKED, "one direction only")
 def grads_one_direction(image_embeds, text_embeds, temperature):
-    g = _g(image_embeds, text_embeds, temperature, both=False)
+    s = logit_matrix(image_embeds, text_embeds, temperature)
+    g = (softmax(s) - np.eye(len(s))) / len(s)  # image -> text only: (P_row - I) / N
     return g @ text_embeds / temperature, g.T @ image_embeds / temperature
 
 

@@ -5,7 +5,8 @@ cell tagged ``exercise`` whose body raises ``NotImplementedError``), each
 followed by a cell tagged ``check`` that calls a checker from
 :mod:`numclip.checks` and ends with its True/False verdict.  Executed as
 handed out, the notebook runs to the end and every check says "not implemented
-yet"; with the reference solutions below in the blanks, every check passes.
+yet"; with the solutions of :mod:`numclip.grading.solutions` in the blanks, every
+check passes.
 
 The structural tests read the notebook as JSON and need nothing else; the two
 executions need nbclient, nbformat and an installed ``python3`` Jupyter kernel
@@ -15,6 +16,7 @@ CI to fail instead.
 
 import ast
 import importlib
+import inspect
 import json
 import os
 import re
@@ -23,52 +25,26 @@ from pathlib import Path
 import pytest
 
 from numclip import checks
+from numclip.grading import solutions
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "exercises" / "clip_assignment.ipynb"
 
-# Reference solutions, the way a student would write them: NumPy only, one per blank.
+# Each blank's solution: the functions of numclip.grading.solutions that fill it, the one
+# source the checkers' tests and notebook 05 share (the last one is the blank's own).
 SOLUTIONS = {
-    "ex-l2-normalize": '''
-def l2_normalize(x):
-    norm = np.sqrt(np.sum(x * x, axis=-1, keepdims=True))  # (N, 1)
-    return x / np.maximum(norm, 1e-12)
-''',
-    "ex-l2-normalize-backward": '''
-def l2_normalize_backward(dy, x):
-    norm = np.sqrt(np.sum(x * x, axis=-1, keepdims=True))  # (N, 1)
-    y = x / norm
-    return (dy - y * np.sum(y * dy, axis=-1, keepdims=True)) / norm
-''',
-    "ex-softmax": '''
-def softmax(z):
-    e = np.exp(z - np.max(z, axis=-1, keepdims=True))  # every exponent <= 0
-    return e / np.sum(e, axis=-1, keepdims=True)
-''',
-    "ex-log-softmax": '''
-def log_softmax(z):
-    m = np.max(z, axis=-1, keepdims=True)
-    return z - m - np.log(np.sum(np.exp(z - m), axis=-1, keepdims=True))
-''',
-    "ex-logit-matrix": '''
-def logit_matrix(image_embeds, text_embeds, temperature):
-    return image_embeds @ text_embeds.T / temperature  # (N, M)
-''',
-    "ex-clip-loss": '''
-def clip_loss(image_embeds, text_embeds, temperature):
-    s = logit_matrix(image_embeds, text_embeds, temperature)  # (N, N)
-    loss_image = -np.mean(np.diagonal(log_softmax(s)))  # images -> texts
-    loss_text = -np.mean(np.diagonal(log_softmax(s.T)))  # texts -> images
-    return (loss_image + loss_text) / 2
-''',
-    "ex-clip-loss-grads": '''
-def clip_loss_grads(image_embeds, text_embeds, temperature):
-    s = logit_matrix(image_embeds, text_embeds, temperature)  # (N, N)
-    n = s.shape[0]
-    eye = np.eye(n, dtype=s.dtype)
-    g = ((softmax(s) - eye) + (softmax(s.T) - eye).T) / (2 * n)  # dL/dS
-    return g @ text_embeds / temperature, g.T @ image_embeds / temperature
-''',
+    "ex-l2-normalize": [solutions.l2_normalize],
+    "ex-l2-normalize-backward": [solutions.l2_normalize_backward],
+    "ex-softmax": [solutions.softmax],
+    "ex-log-softmax": [solutions.log_softmax],
+    "ex-logit-matrix": [solutions.logit_matrix],
+    "ex-clip-loss": [solutions.clip_loss],
+    "ex-clip-loss-grads": [solutions.clip_logits_grad, solutions.clip_loss_grads],
 }
+
+
+def solution_source(blank_id):
+    """The code that fills a blank: its solution functions' source, as a student types it."""
+    return "\n\n".join(inspect.getsource(fn) for fn in SOLUTIONS[blank_id])
 
 
 def _load():
@@ -110,6 +86,27 @@ def test_every_blank_raises_and_is_followed_by_its_checker():
         assert fn.name in checks.CHECKERS
     assert {c["id"] for c in _tagged(nb, "check")} == (
         {"check-" + b["id"].removeprefix("ex-") for b in blanks} | {"check-all"})
+
+
+def test_each_solution_defines_the_function_its_blank_asks_for():
+    nb = _load()
+    for blank in _tagged(nb, "exercise"):
+        (asked,) = [n.name for n in ast.parse(_source(blank)).body
+                    if isinstance(n, ast.FunctionDef)]
+        defined = [n.name for n in ast.parse(solution_source(blank["id"])).body]
+        assert defined[-1] == asked, (blank["id"], defined)
+
+
+def test_notebook_05_takes_the_gradient_of_the_logits_from_the_solutions():
+    """G = (P_row + P_col - 2I) / 2N is written once for students, in
+    numclip.grading.solutions.clip_logits_grad; notebook 05 calls it (with its bugs
+    injected into P_row and P_col) instead of writing G again."""
+    nb = json.loads((NOTEBOOK.parents[1] / "05_deriving_the_gradients.ipynb").read_text(
+        encoding="utf-8"))
+    code = "\n".join(_source(c) for c in nb["cells"] if c["cell_type"] == "code")
+    assert "from numclip.grading.solutions import clip_logits_grad" in code
+    assert code.count("clip_logits_grad(") >= 2  # the by-hand loss and the bug switch
+    assert "np.eye" not in code, "notebook 05 writes G's identity term by hand again"
 
 
 def test_imports_only_numpy_and_the_checkers():
@@ -194,7 +191,7 @@ def test_runs_as_handed_out_and_reports_not_implemented():
 def test_passes_with_the_solutions_filled_in():
     nb = _load()
     for cell in _tagged(nb, "exercise"):
-        cell["source"] = SOLUTIONS[cell["id"]].strip("\n")
+        cell["source"] = solution_source(cell["id"])
     verdicts = _verdicts(_execute(nb))
     for cell_id, (printed, value) in verdicts.items():
         assert value == "True", (cell_id, printed)

@@ -6,7 +6,8 @@ the outputs of typical mistakes (the wrong axis, a missing square root, one
 direction of the loss only, the temperature multiplied instead of divided, ...)
 and returns the advice for the first that matches, or ``None``;
 ``nonfinite_<name>(case, got)`` explains a NaN or inf.  The mistakes are built
-from the right answers of :mod:`numclip.grading.reference`.
+from the right answers of :mod:`numclip.grading.reference` and, for the loss's
+gradient, from :func:`numclip.grading.solutions.clip_logits_grad`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from numclip.grading import reference
 from numclip.grading.harness import f64, like
+from numclip.grading.solutions import clip_logits_grad
 from numclip.softmax import log_softmax, softmax
 
 # L2 normalization ---------------------------------------------------------------------
@@ -146,8 +148,9 @@ def loss_parts(image, text, tau):
     loss_t2i = -float(np.mean(np.diagonal(log_softmax(s.T, axis=-1))))  # text -> image
     g_row = (softmax(s, axis=-1) - eye) / n  # dCE(S)/dS: one direction only
     g_col = (softmax(s.T, axis=-1) - eye) / n  # dCE(S^T)/dS^T, not yet transposed
+    g = clip_logits_grad(softmax(s, axis=-1), softmax(s, axis=0))  # the right G = dL/dS
     return {"image": image, "text": text, "s": s, "loss_i2t": loss_i2t, "loss_t2i": loss_t2i,
-            "g_row": g_row, "g_col": g_col, "g": (g_row + g_col.T) / 2}
+            "g_row": g_row, "g_col": g_col, "g": g}
 
 
 def nonfinite_clip_loss(case, got):
