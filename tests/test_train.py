@@ -554,7 +554,7 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(splits, tm
 def test_the_history_figure_of_a_run_names_its_batch_and_class_counts(splits, tmp_path,
                                                                      monkeypatch):
     from numclip import plot
-    from numclip.report import write_plots
+    from numclip.plot import write_plots
 
     state = run(splits, epochs=1)
     seen = {}

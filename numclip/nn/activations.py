@@ -14,7 +14,7 @@ import array_api_compat
 import numpy as np
 
 from numclip.backend import array_namespace
-from numclip.nn.validate import as_activation, as_cache
+from numclip.nn.validate import as_activation, as_cache, as_upstream
 
 __all__ = ["gelu", "gelu_backward", "quick_gelu", "quick_gelu_backward", "ACTIVATIONS"]
 
@@ -33,7 +33,7 @@ def gelu(x):
     """
     x = as_activation(x, "x")
     cdf = 0.5 * (1.0 + _erf(x / math.sqrt(2.0)))  # Phi(x), the standard normal CDF
-    return x * cdf, (x, cdf)
+    return x * cdf, (x, cdf, "gelu")
 
 
 def gelu_backward(dy, cache):
@@ -41,7 +41,7 @@ def gelu_backward(dy, cache):
     with :math:`\varphi(x) = e^{-x^2/2} / \sqrt{2\pi}` the normal density.
     """
     x, cdf = as_cache(cache, "cache", 2, "gelu")
-    dy = _as_upstream(dy, x)
+    dy = as_upstream(dy, x.shape, x)
     xp = array_namespace(x)
     pdf = xp.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)  # (same shape as x)
     return dy * (cdf + x * pdf)
@@ -59,27 +59,19 @@ def quick_gelu(x):
     x = as_activation(x, "x")
     xp = array_namespace(x)
     s = 0.5 * (1.0 + xp.tanh(0.5 * QUICK_GELU_SLOPE * x))  # sigmoid(1.702 x)
-    return x * s, (x, s)
+    return x * s, (x, s, "quick_gelu")
 
 
 def quick_gelu_backward(dy, cache):
     r"""Gradient of :func:`quick_gelu`:
     :math:`g \left(\sigma + 1.702\, x\, \sigma (1 - \sigma)\right)`."""
     x, s = as_cache(cache, "cache", 2, "quick_gelu")
-    dy = _as_upstream(dy, x)
+    dy = as_upstream(dy, x.shape, x)
     return dy * (s + QUICK_GELU_SLOPE * x * s * (1.0 - s))
 
 
 # name -> (forward, backward): open_clip's quick_gelu=True picks "quick_gelu"
 ACTIVATIONS = {"gelu": (gelu, gelu_backward), "quick_gelu": (quick_gelu, quick_gelu_backward)}
-
-
-def _as_upstream(dy, x):
-    dy = as_activation(dy, "dy", x.ndim)
-    if tuple(dy.shape) != tuple(x.shape) or dy.dtype != x.dtype:
-        raise ValueError(f"dy must have the shape and dtype of x, {tuple(x.shape)} {x.dtype}, "
-                         f"got {tuple(dy.shape)} {dy.dtype}")
-    return dy
 
 
 def _erf(x):

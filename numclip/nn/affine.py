@@ -6,7 +6,7 @@ Derivation: ``docs/derivations.md#linear-layer``.
 from __future__ import annotations
 
 from numclip.backend import array_namespace
-from numclip.nn.validate import as_activation, as_cache, as_weight
+from numclip.nn.validate import as_activation, as_cache, as_upstream, as_weight
 
 __all__ = ["linear", "linear_backward"]
 
@@ -31,7 +31,7 @@ def linear(x, weight, bias=None):
                    (*x.shape[:-1], weight.shape[0]))  # (..., out)
     if bias is not None:
         y = y + as_weight(bias, "bias", (weight.shape[0],), x)
-    return y, (x, weight, bias is not None)
+    return y, (x, weight, bias is not None, "linear")
 
 
 def linear_backward(dy, cache):
@@ -47,10 +47,7 @@ def linear_backward(dy, cache):
         dx ``(..., in)``, dweight ``(out, in)``, dbias ``(out,)`` (None without a bias).
     """
     x, weight, has_bias = as_cache(cache, "cache", 3, "linear")
-    dy = as_activation(dy, "dy", x.ndim, weight.shape[0])
-    if tuple(dy.shape[:-1]) != tuple(x.shape[:-1]):
-        raise ValueError(f"dy must have shape {(*x.shape[:-1], weight.shape[0])}, "
-                         f"got {tuple(dy.shape)}")
+    dy = as_upstream(dy, (*x.shape[:-1], weight.shape[0]), x)
     xp = array_namespace(x)
     g = xp.reshape(dy, (-1, dy.shape[-1]))  # (n, out), every leading axis flattened
     dx = xp.reshape(g @ weight, tuple(x.shape))  # (..., in)

@@ -31,7 +31,12 @@ def causal_mask(length: int, like):
         like: an array whose library and dtype the mask takes.
     """
     length = as_int(length, "length", 1)
+    if not array_api_compat.is_array_api_obj(like):
+        raise TypeError(f"like must be an array whose library and dtype the mask takes, "
+                        f"got {type(like).__name__}")
     xp = array_namespace(like)
+    if not xp.isdtype(like.dtype, "real floating"):
+        raise TypeError(f"like must be a float array (the mask holds -inf), got {like.dtype}")
     i = xp.arange(length)
     future = i[None, :] > i[:, None]  # (L, L): key j comes after query i
     return xp.where(future, xp.asarray(-math.inf, dtype=like.dtype),
@@ -63,7 +68,9 @@ def multi_head_attention(x, in_proj_weight, in_proj_bias, out_proj_weight, out_p
     _, length, d = x.shape
     h = as_heads(num_heads, d)
     as_weight(in_proj_weight, "in_proj_weight", (3 * d, d), x)
+    as_weight(in_proj_bias, "in_proj_bias", (3 * d,), x)
     as_weight(out_proj_weight, "out_proj_weight", (d, d), x)
+    as_weight(out_proj_bias, "out_proj_bias", (d,), x)
     xp = array_namespace(x)
     qkv, in_cache = linear(x, in_proj_weight, in_proj_bias)  # (B, L, 3D)
     q, k, v = (_split_heads(qkv[..., i * d:(i + 1) * d], h) for i in range(3))  # (B, H, L, hd)
@@ -73,7 +80,7 @@ def multi_head_attention(x, in_proj_weight, in_proj_bias, out_proj_weight, out_p
     p = softmax(scores, axis=-1)  # (B, H, L, L): each query's weights over the keys
     heads = _merge_heads(p @ v)  # (B, L, D)
     y, out_cache = linear(heads, out_proj_weight, out_proj_bias)  # (B, L, D)
-    return y, (in_cache, out_cache, (q, k, v), p, h)
+    return y, (in_cache, out_cache, (q, k, v), p, h, "multi_head_attention")
 
 
 def multi_head_attention_backward(dy, cache):
@@ -128,4 +135,7 @@ def _finite_mask(mask, length, x):
         raise TypeError(f"mask has dtype {mask.dtype} but x is {x.dtype}")
     if bool(xp.any(xp.isnan(mask) | (xp.isinf(mask) & (mask > 0)))):
         raise ValueError("mask may hold finite numbers and -inf, not NaN or +inf")
+    if bool(xp.any(xp.all(xp.isinf(mask), axis=-1))):  # torch gives NaN for such a row
+        raise ValueError("mask has a row of only -inf: that query may attend to no key, and "
+                         "its softmax is undefined")
     return xp.where(xp.isinf(mask), xp.asarray(xp.finfo(x.dtype).min / 4, dtype=x.dtype), mask)

@@ -18,7 +18,7 @@ from numclip.nn.activations import ACTIVATIONS
 from numclip.nn.affine import linear, linear_backward
 from numclip.nn.attention import multi_head_attention, multi_head_attention_backward
 from numclip.nn.normalization import layer_norm, layer_norm_backward
-from numclip.nn.validate import as_activation, as_cache
+from numclip.nn.validate import as_activation, as_cache, as_weight
 
 __all__ = ["residual_block", "residual_block_backward", "transformer", "transformer_backward",
            "BLOCK_KEYS"]
@@ -45,7 +45,7 @@ def residual_block(x, params: Mapping, prefix: str, num_heads: int, activation: 
         y ``(B, L, D)``, and the cache for :func:`residual_block_backward`.
     """
     x = as_activation(x, "x", 3)
-    w = _block_params(params, prefix)
+    w = _block_params(params, prefix, x)
     act, _ = _activation(activation)
     h1, ln1 = layer_norm(x, w["ln_1.weight"], w["ln_1.bias"])  # (B, L, D)
     a, attn = multi_head_attention(h1, w["attn.in_proj_weight"], w["attn.in_proj_bias"],
@@ -56,7 +56,7 @@ def residual_block(x, params: Mapping, prefix: str, num_heads: int, activation: 
     f, fc = linear(h2, w["mlp.c_fc.weight"], w["mlp.c_fc.bias"])  # (B, L, 4D)
     g, act_cache = act(f)  # (B, L, 4D)
     m, proj = linear(g, w["mlp.c_proj.weight"], w["mlp.c_proj.bias"])  # (B, L, D)
-    return x + m, (prefix, activation, ln1, attn, ln2, fc, act_cache, proj)
+    return x + m, (prefix, activation, ln1, attn, ln2, fc, act_cache, proj, "residual_block")
 
 
 def residual_block_backward(dy, cache):
@@ -116,7 +116,8 @@ def transformer_backward(dy, cache):
     return dy, grads
 
 
-def _block_params(params, prefix):
+def _block_params(params, prefix, x):
+    """The block's parameters, each checked under its own key against the tokens ``x``."""
     if not isinstance(params, Mapping):
         raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
     if not isinstance(prefix, str):
@@ -126,7 +127,21 @@ def _block_params(params, prefix):
     if missing:
         raise ValueError(f"params has no {missing[0]!r} (a residual block needs "
                          f"{len(BLOCK_KEYS)} parameters under {prefix!r})")
-    return {k: params[prefix + k] for k in BLOCK_KEYS}
+    d = x.shape[-1]
+    fc = params[prefix + "mlp.c_fc.weight"]
+    hidden = fc.shape[0] if getattr(fc, "ndim", None) == 2 else None  # the MLP's width
+    shapes = _block_shapes(d, hidden)
+    return {k: as_weight(params[prefix + k], f"params[{prefix + k!r}]", shapes[k], x)
+            for k in BLOCK_KEYS}
+
+
+def _block_shapes(d: int, hidden: int | None) -> dict:
+    """Each block parameter's shape for tokens of width ``d`` and an MLP ``hidden`` wide."""
+    return {"ln_1.weight": (d,), "ln_1.bias": (d,), "attn.in_proj_weight": (3 * d, d),
+            "attn.in_proj_bias": (3 * d,), "attn.out_proj.weight": (d, d),
+            "attn.out_proj.bias": (d,), "ln_2.weight": (d,), "ln_2.bias": (d,),
+            "mlp.c_fc.weight": (hidden, d), "mlp.c_fc.bias": (hidden,),
+            "mlp.c_proj.weight": (d, hidden), "mlp.c_proj.bias": (d,)}
 
 
 def _activation(name):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from numclip.backend import array_namespace, array_namespace_of
-from numclip.nn.validate import as_activation, as_cache, as_token_ids, as_weight
+from numclip.nn.validate import as_activation, as_cache, as_token_ids, as_upstream, as_weight
 
 __all__ = ["patch_embed", "patch_embed_backward", "prepend_class_token",
            "prepend_class_token_backward", "add_positions", "add_positions_backward",
@@ -41,7 +41,8 @@ def patch_embed(images, weight):
     """
     images = as_activation(images, "images", 4)
     b, c, height, width = images.shape
-    if getattr(weight, "ndim", None) != 4:
+    as_weight(weight, "weight", (None,) * getattr(weight, "ndim", 4), images, "images")
+    if weight.ndim != 4:
         raise ValueError(f"weight must have shape (D, C, p, p), got "
                          f"{tuple(getattr(weight, 'shape', ()))}")
     p = weight.shape[-1]
@@ -55,7 +56,8 @@ def patch_embed(images, weight):
     patches = xp.reshape(xp.permute_dims(grid, (0, 2, 4, 1, 3, 5)),
                          (b, gh * gw, c * p * p))  # (B, N, C p p)
     w = xp.reshape(weight, (weight.shape[0], c * p * p))  # (D, C p p)
-    return patches @ w.T, (patches, w, tuple(images.shape), tuple(weight.shape))  # (B, N, D)
+    y = patches @ w.T  # (B, N, D)
+    return y, (patches, w, tuple(images.shape), tuple(weight.shape), "patch_embed")
 
 
 def patch_embed_backward(dy, cache):
@@ -65,10 +67,10 @@ def patch_embed_backward(dy, cache):
         dimages ``(B, C, H, W)``, dweight ``(D, C, p, p)``.
     """
     patches, w, image_shape, weight_shape = as_cache(cache, "cache", 4, "patch_embed")
-    dy = as_activation(dy, "dy", 3, w.shape[0])
-    xp = array_namespace(patches)
     b, c, height, width = image_shape
     p = weight_shape[-1]
+    dy = as_upstream(dy, (b, (height // p) * (width // p), w.shape[0]), patches)
+    xp = array_namespace(patches)
     dw = xp.reshape(dy, (-1, dy.shape[-1])).T @ xp.reshape(patches, (-1, patches.shape[-1]))
     dpatches = xp.reshape(dy @ w, (b, height // p, width // p, c, p, p))
     dimages = xp.reshape(xp.permute_dims(dpatches, (0, 3, 1, 4, 2, 5)), image_shape)
@@ -81,17 +83,14 @@ def prepend_class_token(x, class_embedding):
     class_embedding = as_weight(class_embedding, "class_embedding", (x.shape[-1],), x)
     xp = array_namespace(x)
     cls = xp.broadcast_to(class_embedding, (x.shape[0], 1, x.shape[-1]))  # (B, 1, D)
-    return xp.concat([cls, x], axis=1), (tuple(x.shape),)
+    return xp.concat([cls, x], axis=1), (x, "prepend_class_token")
 
 
 def prepend_class_token_backward(dy, cache):
     """Gradients of :func:`prepend_class_token`: ``dx = dy[:, 1:]``, and the class token,
     shared by every sequence, gets the sum of their gradients at position 0."""
-    (shape,) = as_cache(cache, "cache", 1, "prepend_class_token")
-    dy = as_activation(dy, "dy", 3, shape[-1])
-    if tuple(dy.shape) != (shape[0], shape[1] + 1, shape[2]):
-        raise ValueError(f"dy must have shape {(shape[0], shape[1] + 1, shape[2])}, "
-                         f"got {tuple(dy.shape)}")
+    (x,) = as_cache(cache, "cache", 1, "prepend_class_token")
+    dy = as_upstream(dy, (x.shape[0], x.shape[1] + 1, x.shape[2]), x)
     xp = array_namespace(dy)
     return dy[:, 1:, :], xp.sum(dy[:, 0, :], axis=0)
 
@@ -100,21 +99,24 @@ def add_positions(x, positional_embedding):
     """Add a learned vector per position: ``x + P[:L]`` for ``(B, L, D)`` tokens and a
     ``(context, D)`` table (``L <= context``; the text encoder's inputs are padded to it)."""
     x = as_activation(x, "x", 3)
-    if getattr(positional_embedding, "ndim", None) != 2:
+    as_weight(positional_embedding, "positional_embedding",
+              (None,) * getattr(positional_embedding, "ndim", 2), x)
+    if positional_embedding.ndim != 2:
         raise ValueError("positional_embedding must have shape (context, D), got "
                          f"{tuple(getattr(positional_embedding, 'shape', ()))}")
     as_weight(positional_embedding, "positional_embedding", (None, x.shape[-1]), x)
     if positional_embedding.shape[0] < x.shape[1]:
         raise ValueError(f"x has {x.shape[1]} positions but positional_embedding only "
                          f"{positional_embedding.shape[0]}")
-    return x + positional_embedding[:x.shape[1], :], (positional_embedding.shape[0],)
+    return x + positional_embedding[:x.shape[1], :], (x, positional_embedding.shape[0],
+                                                      "add_positions")
 
 
 def add_positions_backward(dy, cache):
     """Gradients of :func:`add_positions`: ``dx = dy``; each position's vector gets the
     sum over the batch, and rows past ``L`` get zero."""
-    (context,) = as_cache(cache, "cache", 1, "add_positions")
-    dy = as_activation(dy, "dy", 3)
+    x, context = as_cache(cache, "cache", 2, "add_positions")
+    dy = as_upstream(dy, x.shape, x)
     xp = array_namespace(dy)
     dpos = xp.sum(dy, axis=0)  # (L, D)
     rest = xp.zeros((context - dy.shape[1], dy.shape[2]), dtype=dy.dtype)
@@ -128,7 +130,7 @@ def token_embed(ids, weight):
     xp = array_namespace_of({"ids": ids, "weight": weight})
     b, length = ids.shape
     rows = xp.take(weight, xp.reshape(ids, (-1,)), axis=0)  # (B L, D)
-    return xp.reshape(rows, (b, length, weight.shape[1])), (ids, weight.shape)
+    return xp.reshape(rows, (b, length, weight.shape[1])), (ids, weight, "token_embed")
 
 
 def token_embed_backward(dy, cache):
@@ -138,8 +140,9 @@ def token_embed_backward(dy, cache):
     Returns:
         dweight ``(V, D)`` (no gradient flows to integer ids).
     """
-    ids, (v, d) = as_cache(cache, "cache", 2, "token_embed")
-    dy = as_activation(dy, "dy", 3, d)
+    ids, weight = as_cache(cache, "cache", 2, "token_embed")
+    v, d = weight.shape
+    dy = as_upstream(dy, (*ids.shape, d), weight)
     xp = array_namespace(dy)
     flat_ids, flat_dy = xp.reshape(ids, (-1,)), xp.reshape(dy, (-1, d))
     if isinstance(dy, np.ndarray):  # NumPy can scatter-add without a (B L, V) one-hot
@@ -153,13 +156,14 @@ def token_embed_backward(dy, cache):
 def class_token_pool(x):
     """The vision encoder's pooled feature: token 0 of each ``(B, L, D)`` sequence."""
     x = as_activation(x, "x", 3)
-    return x[:, 0, :], (tuple(x.shape),)
+    return x[:, 0, :], (x, "class_token_pool")
 
 
 def class_token_pool_backward(dy, cache):
     """Gradient of :func:`class_token_pool`: ``dy`` at token 0, zero elsewhere."""
-    (shape,) = as_cache(cache, "cache", 1, "class_token_pool")
-    dy = as_activation(dy, "dy", 2, shape[-1])
+    (x,) = as_cache(cache, "cache", 1, "class_token_pool")
+    shape = x.shape
+    dy = as_upstream(dy, (shape[0], shape[2]), x)
     xp = array_namespace(dy)
     rest = xp.zeros((shape[0], shape[1] - 1, shape[2]), dtype=dy.dtype)
     return xp.concat([dy[:, None, :], rest], axis=1)
@@ -182,12 +186,12 @@ def eot_pool(x, ids):
     xp = array_namespace_of({"ids": ids, "x": x})
     where = xp.argmax(ids, axis=-1)  # (B,), the first position of the largest id
     one_hot = xp.astype(xp.arange(x.shape[1])[None, :] == where[:, None], x.dtype)  # (B, L)
-    return xp.sum(x * one_hot[:, :, None], axis=1), (one_hot,)
+    return xp.sum(x * one_hot[:, :, None], axis=1), (x, one_hot, "eot_pool")
 
 
 def eot_pool_backward(dy, cache):
     """Gradient of :func:`eot_pool`: ``dy`` at each sequence's pooled position, zero elsewhere."""
-    (one_hot,) = as_cache(cache, "cache", 1, "eot_pool")
-    dy = as_activation(dy, "dy", 2)
+    x, one_hot = as_cache(cache, "cache", 2, "eot_pool")
+    dy = as_upstream(dy, (x.shape[0], x.shape[2]), x)
     return dy[:, None, :] * one_hot[:, :, None]
 

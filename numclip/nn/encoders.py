@@ -18,9 +18,10 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import array_api_compat
 import numpy as np
 
-from numclip.backend import as_int
+from numclip.backend import array_namespace_of, as_int
 from numclip.nn.activations import ACTIVATIONS
 from numclip.nn.attention import causal_mask
 from numclip.nn.block import BLOCK_KEYS, transformer, transformer_backward
@@ -39,7 +40,14 @@ from numclip.nn.embeddings import (
     token_embed_backward,
 )
 from numclip.nn.normalization import layer_norm, layer_norm_backward
-from numclip.nn.validate import as_activation, as_cache, as_heads, as_token_ids
+from numclip.nn.validate import (
+    as_activation,
+    as_cache,
+    as_heads,
+    as_token_ids,
+    as_upstream,
+    as_weight,
+)
 
 __all__ = ["VisionTransformer", "TextTransformer", "check_params"]
 
@@ -47,6 +55,19 @@ __all__ = ["VisionTransformer", "TextTransformer", "check_params"]
 def _positive(obj, *names):
     for name in names:
         object.__setattr__(obj, name, as_int(getattr(obj, name), name, 1))
+
+
+def _check_prefix(prefix):
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be a str (open_clip's key prefix, such as 'visual.'), "
+                        f"got {type(prefix).__name__}")
+
+
+def _check_rng(rng):
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
+                        f"got {type(rng).__name__}")
+    return rng
 
 
 def _check_activation(activation):
@@ -84,18 +105,32 @@ def _init_blocks(shapes: dict, width: int, layers: int, rng) -> dict:
     return params
 
 
-def check_params(params, shapes: Mapping, what: str) -> None:
-    """Raise a ``ValueError`` naming the first key of ``shapes`` that ``params`` lacks or
-    holds with another shape (extra keys belong to the other encoder and are ignored)."""
+def check_params(params, shapes: Mapping, what: str, like=None, like_name: str = "the input"
+                 ) -> None:
+    """Raise naming the first key of ``shapes`` that ``params`` lacks or holds as anything
+    but a finite array of that shape (extra keys belong to the other encoder and are
+    ignored); given ``like`` (the encoder's input), also in its library and dtype.
+
+    Raises:
+        TypeError: ``params`` not a dict, a value that is not a float array, or one of
+            another library or dtype than ``like``.
+        ValueError: a key missing, a wrong shape, a NaN or infinite entry.
+    """
     if not isinstance(params, Mapping):
         raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
+    if not isinstance(shapes, Mapping):
+        raise TypeError(f"shapes must be a dict of key -> shape, got {type(shapes).__name__}")
     for key, shape in shapes.items():
         if key not in params:
             raise ValueError(f"params has no {key!r}, which the {what} needs (shape {shape})")
-        got = tuple(getattr(params[key], "shape", ()))
-        if got != tuple(shape):
-            raise ValueError(f"params[{key!r}] must have shape {tuple(shape)} for the {what}, "
-                             f"got {got}")
+        name = f"params[{key!r}]"
+        if not array_api_compat.is_array_api_obj(params[key]):
+            raise TypeError(f"{name} must be an array, got {type(params[key]).__name__}")
+        if tuple(params[key].shape) != tuple(shape):
+            raise ValueError(f"{name} must have shape {tuple(shape)} for the {what}, "
+                             f"got {tuple(params[key].shape)}")
+        if like is not None and ".resblocks." not in key:  # blocks check their own
+            as_weight(params[key], name, shape, like, like_name)
 
 
 @dataclass(frozen=True)
@@ -120,6 +155,7 @@ class VisionTransformer:
                   "mlp_ratio")
         as_heads(self.heads, self.width)
         _check_activation(self.activation)
+        _check_prefix(self.prefix)
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size ({self.image_size}) must be a multiple of "
                              f"patch_size ({self.patch_size})")
@@ -141,6 +177,7 @@ class VisionTransformer:
 
     def init_params(self, rng) -> dict:
         """Random float64 NumPy weights, initialised as open_clip does."""
+        rng = _check_rng(rng)
         p, scale = self.prefix, self.width**-0.5
         shapes = self.param_shapes()
         params = _init_blocks({k: s for k, s in shapes.items() if ".resblocks." in k},
@@ -161,8 +198,8 @@ class VisionTransformer:
         Returns:
             features, and the cache for :meth:`backward`.
         """
-        check_params(params, self.param_shapes(), "vision encoder")
         images = as_activation(images, "images", 4)
+        check_params(params, self.param_shapes(), "vision encoder", images, "images")
         if tuple(images.shape[1:]) != (3, self.image_size, self.image_size):
             raise ValueError(f"images must have shape (B, 3, {self.image_size}, "
                              f"{self.image_size}), got {tuple(images.shape)}")
@@ -177,13 +214,14 @@ class VisionTransformer:
         pooled, pool = class_token_pool(x)  # (B, D)
         features = pooled @ params[f"{p}proj"]  # (B, output_dim)
         return features, (patch, cls, pos, ln_pre, blocks, ln_post, pool, pooled,
-                          params[f"{p}proj"])
+                          params[f"{p}proj"], "VisionTransformer.forward")
 
     def backward(self, dfeatures, cache) -> dict:
         """Gradients of :meth:`forward` for every parameter, under its key."""
         patch, cls, pos, ln_pre, blocks, ln_post, pool, pooled, proj = as_cache(
             cache, "cache", 9, "VisionTransformer.forward")
-        dfeatures = as_activation(dfeatures, "dfeatures", 2, self.output_dim)
+        dfeatures = as_upstream(dfeatures, (pooled.shape[0], self.output_dim), pooled,
+                                "dfeatures")
         p, grads = self.prefix, {}
         grads[f"{p}proj"] = pooled.T @ dfeatures  # (D, output_dim)
         dx = class_token_pool_backward(dfeatures @ proj.T, pool)  # (B, N+1, D)
@@ -218,6 +256,7 @@ class TextTransformer:
                   "output_dim", "mlp_ratio")
         as_heads(self.heads, self.width)
         _check_activation(self.activation)
+        _check_prefix(self.prefix)
 
     def param_shapes(self) -> dict:
         """Every parameter's key and shape, in open_clip's ``state_dict()`` order."""
@@ -230,6 +269,7 @@ class TextTransformer:
 
     def init_params(self, rng) -> dict:
         """Random float64 NumPy weights, initialised as open_clip does."""
+        rng = _check_rng(rng)
         p = self.prefix
         shapes = self.param_shapes()
         params = _init_blocks({k: s for k, s in shapes.items() if ".resblocks." in k},
@@ -254,7 +294,11 @@ class TextTransformer:
             features, and the cache for :meth:`backward`.
         """
         check_params(params, self.param_shapes(), "text encoder")
-        ids = as_token_ids(ids, "ids", self.vocab_size, self.context_length)
+        key = f"{self.prefix}token_embedding.weight"
+        table = as_activation(params[key], f"params[{key!r}]", 2)
+        ids = as_token_ids(ids, "ids", self.vocab_size, self.context_length, like=table)
+        array_namespace_of({"ids": ids, f"params[{key!r}]": table})
+        check_params(params, self.param_shapes(), "text encoder", table, f"params[{key!r}]")
         p = self.prefix
         x, tok = token_embed(ids, params[f"{p}token_embedding.weight"])  # (B, L, D)
         x, pos = add_positions(x, params[f"{p}positional_embedding"])  # (B, L, D)
@@ -265,13 +309,14 @@ class TextTransformer:
         pooled, pool = eot_pool(x, ids)  # (B, D)
         features = pooled @ params[f"{p}text_projection"]  # (B, output_dim)
         return features, (tok, pos, blocks, ln_final, pool, pooled,
-                          params[f"{p}text_projection"])
+                          params[f"{p}text_projection"], "TextTransformer.forward")
 
     def backward(self, dfeatures, cache) -> dict:
         """Gradients of :meth:`forward` for every parameter, under its key."""
         tok, pos, blocks, ln_final, pool, pooled, proj = as_cache(
             cache, "cache", 7, "TextTransformer.forward")
-        dfeatures = as_activation(dfeatures, "dfeatures", 2, self.output_dim)
+        dfeatures = as_upstream(dfeatures, (pooled.shape[0], self.output_dim), pooled,
+                                "dfeatures")
         p, grads = self.prefix, {}
         grads[f"{p}text_projection"] = pooled.T @ dfeatures  # (D, output_dim)
         dx = eot_pool_backward(dfeatures @ proj.T, pool)  # (B, L, D)

@@ -8,7 +8,7 @@ torch), then given a learned scale and shift.  Derivation:
 from __future__ import annotations
 
 from numclip.backend import array_namespace, as_number
-from numclip.nn.validate import as_activation, as_cache, as_weight
+from numclip.nn.validate import as_activation, as_cache, as_upstream, as_weight
 
 __all__ = ["layer_norm", "layer_norm_backward", "LAYER_NORM_EPS"]
 
@@ -41,7 +41,7 @@ def layer_norm(x, weight, bias, eps: float = LAYER_NORM_EPS):
     var = xp.mean(xc * xc, axis=-1, keepdims=True)  # (..., 1), biased as torch's
     rstd = 1.0 / xp.sqrt(var + eps)  # (..., 1)
     xhat = xc * rstd  # (..., D)
-    return xhat * weight + bias, (xhat, rstd, weight)
+    return xhat * weight + bias, (xhat, rstd, weight, "layer_norm")
 
 
 def layer_norm_backward(dy, cache):
@@ -58,9 +58,7 @@ def layer_norm_backward(dy, cache):
         dx ``(..., D)``, dweight ``(D,)``, dbias ``(D,)``.
     """
     xhat, rstd, weight = as_cache(cache, "cache", 3, "layer_norm")
-    dy = as_activation(dy, "dy", xhat.ndim)
-    if tuple(dy.shape) != tuple(xhat.shape):
-        raise ValueError(f"dy must have the shape of x, {tuple(xhat.shape)}, got {tuple(dy.shape)}")
+    dy = as_upstream(dy, xhat.shape, xhat)
     xp = array_namespace(xhat)
     lead = tuple(range(xhat.ndim - 1))
     dweight = xp.sum(dy * xhat, axis=lead)  # (D,)

@@ -11,10 +11,11 @@ and they name the argument.
 from __future__ import annotations
 
 import array_api_compat
+import numpy as np
 
 from numclip.backend import array_namespace, array_namespace_of, as_float_array, as_int
 
-__all__ = ["as_activation", "as_weight", "as_token_ids", "as_cache", "as_heads"]
+__all__ = ["as_activation", "as_weight", "as_upstream", "as_token_ids", "as_cache", "as_heads"]
 
 
 def as_activation(x, name: str, ndim: int | None = None, width: int | None = None):
@@ -53,8 +54,33 @@ def as_weight(w, name: str, shape: tuple, like, like_name: str = "x"):
     return w
 
 
-def as_token_ids(ids, name: str, vocab_size: int, context_length: int | None = None):
-    """``ids`` as a ``(B, L)`` integer array with every id in ``[0, vocab_size)``."""
+def as_upstream(dy, shape: tuple, like, name: str = "dy"):
+    """An upstream gradient: a finite float array of ``shape``, ``like``'s library and dtype
+    (``like`` is an array the forward pass kept in its cache)."""
+    dy = as_float_array(dy, name)
+    if tuple(dy.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)} (the forward's output), "
+                         f"got {tuple(dy.shape)}")
+    array_namespace_of({name: dy, "the forward's input": like})
+    if dy.dtype != like.dtype:
+        raise TypeError(f"{name} has dtype {dy.dtype} but the forward pass ran in {like.dtype}")
+    return dy
+
+
+def as_token_ids(ids, name: str, vocab_size: int, context_length: int | None = None,
+                 like=None):
+    """``ids`` as a ``(B, L)`` integer array with every id in ``[0, vocab_size)``.
+
+    A (nested) list of ints is typed in, not computed: it becomes an int64 array in the
+    library of ``like`` (NumPy without it).
+    """
+    if isinstance(ids, list | tuple):
+        listed = np.asarray(ids)
+        if listed.dtype.kind not in "iu":
+            raise TypeError(f"{name} must hold integer token ids, got a list that converts "
+                            f"to {listed.dtype}")
+        ids = np.asarray(listed, dtype=np.int64) if like is None else array_namespace(
+            like).asarray(listed, dtype=array_namespace(like).int64)
     if not array_api_compat.is_array_api_obj(ids):
         raise TypeError(f"{name} must be an integer array (B, L), got {type(ids).__name__}")
     xp = array_namespace(ids)
@@ -72,11 +98,13 @@ def as_token_ids(ids, name: str, vocab_size: int, context_length: int | None = N
 
 
 def as_cache(cache, name: str, length: int, layer: str) -> tuple:
-    """A layer's cache: the tuple its forward returned (checked by length only)."""
-    if not isinstance(cache, tuple) or len(cache) != length:
-        raise TypeError(f"{name} must be the cache that {layer} returned (a tuple of "
-                        f"{length}), got {type(cache).__name__}")
-    return cache
+    """A layer's cache: the tuple its forward returned, tagged with the layer's name (so
+    that the cache of another layer is refused here, not by a broadcasting error later)."""
+    if not (isinstance(cache, tuple) and len(cache) == length + 1 and cache[-1] == layer):
+        got = (f"the cache of {cache[-1]}" if isinstance(cache, tuple) and cache
+               and isinstance(cache[-1], str) else type(cache).__name__)
+        raise TypeError(f"{name} must be the cache that {layer} returned, got {got}")
+    return cache[:-1]
 
 
 def as_heads(num_heads, width: int) -> int:
