@@ -84,6 +84,36 @@ def test_anchors_the_docstrings_link_to_exist(anchor):
                for f in ("normalize.py", "similarity.py", "softmax.py", "losses.py"))
 
 
+def derivation_slugs():
+    """The anchors of docs/derivations.md's sections, slugified as MkDocs' toc does."""
+    headings = re.findall(r"^## (.+)$", (ROOT / "docs" / "derivations.md").read_text(
+        encoding="utf-8"), flags=re.MULTILINE)
+    return {re.sub(r"[^a-z0-9]+", "-", h.lower()).strip("-") for h in headings}
+
+
+@pytest.mark.parametrize(("anchor", "module"), [
+    ("linear-layer", "nn/affine.py"), ("layer-norm", "nn/normalization.py"),
+    ("gelu-and-quickgelu", "nn/activations.py"), ("multi-head-attention", "nn/attention.py"),
+    ("the-residual-block", "nn/block.py"), ("embeddings-and-pooling", "nn/embeddings.py")])
+def test_the_encoder_layers_derivations_exist_where_their_modules_say(anchor, module):
+    assert anchor in derivation_slugs()
+    assert f"docs/derivations.md#{anchor}" in (ROOT / "numclip" / module).read_text(
+        encoding="utf-8")
+
+
+def test_every_derivation_the_code_cites_is_a_section_of_the_page():
+    """Any ``docs/derivations.md#anchor`` in numclip/, subpackages included, is a heading:
+    a renamed section cannot leave a docstring pointing nowhere."""
+    cited = {(path.relative_to(ROOT).as_posix(), anchor)
+             for path in sorted((ROOT / "numclip").rglob("*.py"))
+             for anchor in re.findall(r"derivations\.md#([\w-]+)",
+                                      path.read_text(encoding="utf-8"))}
+    assert {"numclip/nn/attention.py", "numclip/losses.py"} <= {path for path, _ in cited}
+    slugs = derivation_slugs()
+    missing = sorted((path, anchor) for path, anchor in cited if anchor not in slugs)
+    assert not missing, f"docstrings cite sections docs/derivations.md does not have: {missing}"
+
+
 def test_the_readme_python_snippets_run():
     for block in code_blocks((ROOT / "README.md").read_text(encoding="utf-8")):
         exec(compile(block, "README.md", "exec"), {})
