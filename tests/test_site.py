@@ -67,7 +67,7 @@ def test_every_snippet_in_the_docs_runs_or_quotes_the_source(page, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     meta, text = _front_matter((DOCS / page).read_text(encoding="utf-8"))
     if meta.get("snippets") == "quoted":
-        source = {line.strip() for path in [*(ROOT / "numclip").glob("*.py"),
+        source = {line.strip() for path in [*(ROOT / "numclip").rglob("*.py"),
                                              *(ROOT / "tests" / "mpi").glob("*.py")]
                   for line in path.read_text(encoding="utf-8").splitlines()}
         blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)

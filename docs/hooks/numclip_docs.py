@@ -243,13 +243,16 @@ def canonical(name: str) -> str:
 
 def api_modules() -> list[str]:
     """Public modules of numclip/, in teaching order."""
-    names = [p.stem for p in (ROOT / "numclip").glob("*.py") if not p.stem.startswith("_")]
+    names = [".".join(p.relative_to(ROOT / "numclip").with_suffix("").parts)
+             for p in (ROOT / "numclip").rglob("*.py")
+             if not any(part.startswith("_") for part in p.relative_to(ROOT / "numclip").parts)]
     order = {m: i for i, m in enumerate(API_ORDER)}
     return sorted(names, key=lambda m: (order.get(m, len(order)), m))
 
 
 def _module_summary(module: str) -> str:
-    tree = ast.parse((ROOT / "numclip" / f"{module}.py").read_text(encoding="utf-8"))
+    path = (ROOT / "numclip").joinpath(*module.split(".")).with_suffix(".py")
+    tree = ast.parse(path.read_text(encoding="utf-8"))
     doc = ast.get_docstring(tree) or ""
     return doc.strip().split("\n\n")[0].replace("\n", " ").replace("|", "\\|")
 
@@ -367,8 +370,10 @@ def on_files(files, config):
     modules = api_modules()
     private = {}
     for name in _named_in_docs(Path(config["docs_dir"])):
-        module = ".".join(name.split(".")[:2])
-        if any(part.startswith("_") for part in name.split(".")[2:]):
+        parts = name.split(".")
+        first = next((i for i, part in enumerate(parts) if i >= 2 and part.startswith("_")), None)
+        module = ".".join(parts[:first] if first else parts[:2])
+        if first:
             private.setdefault(module.removeprefix("numclip."), []).append(name)
     files.append(File.generated(config, "api/index.md", content=_api_index(modules)))
     for module in modules:
