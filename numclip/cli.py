@@ -45,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "checkpoint's)")
     train.add_argument("--batch-size", type=_positive_int, help="pairs per step (default 256)")
     train.add_argument("--embed-dim", type=_positive_int, help="embedding width (default 64)")
-    train.add_argument("--lr", type=_positive_float, help="AdamW step size (default 3e-3)")
+    train.add_argument("--lr", type=_positive_float,
+                       help="AdamW step size (default 3e-3 for linear encoders, 1e-3 for the "
+                            "transformer)")
     train.add_argument("--seed", type=_non_negative_int,
                        help="seed for data, weights and shuffles (default 0)")
     train.add_argument("--loss", choices=["clip", "siglip"],

@@ -46,14 +46,16 @@ INIT_LOGIT_SCALE = math.log(1 / 0.07)
 LOSSES = ("clip", "siglip")  # CLIP's softmax loss, or SigLIP's sigmoid loss with a bias
 ENCODERS = ("linear", "transformer")
 
-# The transformer encoders' size: small enough to train in about a minute on two cores,
-# large enough to mix colour and shape across patches and words across positions.
+# The transformer encoders' size: small enough to train in a minute or two on two cores,
+# large enough to tell shapes apart across patches (at width 32 the image tower learned
+# colour, 0.99 by a linear probe of its embeddings, but shape only 0.44 of the time).
 TRANSFORMER = {
     "patch_size": 4,  # 16 x 16 images -> 16 patches + the class token
     "width": 64,  # D of both towers' tokens
-    "layers": 2,  # residual blocks per tower
+    "layers": 2,  # residual blocks of the image tower
+    "text_layers": 1,  # the captions' words need gathering at <end>, not much more
     "heads": 4,  # head width 16
-    "context_length": 16,  # <start> + up to 14 words + <end>; captions have at most 7
+    "context_length": 12,  # <start> + up to 10 words + <end>; captions have at most 7
     "activation": "quick_gelu",  # OpenAI CLIP's, and a third of exact GELU's cost in NumPy
 }
 
@@ -302,7 +304,7 @@ def _towers(num_pixels: int, vocab_size: int, embed_dim: int):
     t = TRANSFORMER
     vision = VisionTransformer(side, t["patch_size"], t["width"], t["layers"], t["heads"],
                                embed_dim, activation=t["activation"])
-    text = TextTransformer(t["context_length"], vocab_size + 2, t["width"], t["layers"],
+    text = TextTransformer(t["context_length"], vocab_size + 2, t["width"], t["text_layers"],
                            t["heads"], embed_dim, activation=t["activation"])
     return vision, text
 

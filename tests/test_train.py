@@ -240,6 +240,8 @@ BAD_INPUT = [
     ("TrainConfig", config(seed="0"), TypeError, ["seed", "str"]),
     ("TrainConfig", config(loss="hinge"), ValueError, ["loss must be one of", "'hinge'"]),
     ("TrainConfig", config(loss=3), TypeError, ["loss must be a str", "int 3"]),
+    ("TrainConfig", config(encoder="cnn"), ValueError, ["encoder must be one of", "'cnn'"]),
+    ("TrainConfig", config(encoder=None), TypeError, ["encoder must be a str", "NoneType"]),
     ("TrainState", lambda p: tr.TrainState(None, *p.parts[1:]), TypeError,
      ["config must be a numclip.train.TrainConfig", "NoneType"]),
     ("TrainState", lambda p: tr.TrainState(SMALL, "model", *p.parts[2:]), TypeError,
@@ -342,7 +344,13 @@ NO_BAD_INPUT = {  # public names that take no input to check
     "SPLITS": "the names of the splits (a tuple)",
     "CheckpointError": "an exception", "TrainingDiverged": "an exception",
     "CHECKPOINT_SCHEMA": "a table (tests/test_checkpoint.py checks files against it)",
+    "DEFAULT_LR": "a table of step sizes",
 }
+
+
+def test_the_step_size_defaults_to_the_encoders_own():
+    assert TrainConfig().lr == 3e-3 and TrainConfig(encoder="transformer").lr == 1e-3
+    assert TrainConfig(encoder="transformer", lr=2e-3).lr == 2e-3
 
 
 @pytest.mark.parametrize("name, call, error, words", BAD_INPUT,
