@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -164,8 +165,56 @@ def test_the_help_says_what_resume_does(capsys):
 
 # ----------------------------------------------------------------------------- every mistake
 
+MERGES = Path(__file__).parent / "data" / "tokenizer" / "bpe_simple_vocab_16e6.txt.gz"
+# a real CLIP's architecture in miniature, but with CLIP's whole BPE vocabulary
+TINY_OPEN_CLIP = {"embed_dim": 8,
+                  "vision_cfg": {"image_size": 16, "patch_size": 8, "width": 16, "layers": 1,
+                                 "head_width": 8},
+                  "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 8,
+                               "heads": 2, "layers": 1}}
+
+
+@pytest.fixture(scope="module")
+def open_clip_files(tmp_path_factory):
+    """A random-weight open_clip checkpoint (.npz, made by numclip: no torch), its config
+    as JSON, and two images."""
+    from PIL import Image
+
+    from numclip.pretrained import encoders_from_config
+
+    folder = tmp_path_factory.mktemp("open_clip")
+    vision, text = encoders_from_config(TINY_OPEN_CLIP)
+    rng = np.random.default_rng(0)
+    params = vision.init_params(rng) | text.init_params(rng) | {"logit_scale": np.log(100.0)}
+    np.savez(folder / "tiny.npz", **{k: np.asarray(v, np.float32) for k, v in params.items()})
+    (folder / "tiny.json").write_text(json.dumps(TINY_OPEN_CLIP))
+    for name, size in (("wide.png", (40, 30)), ("tall.png", (20, 50))):
+        pixels = (rng.random((*size, 3)) * 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / name)
+    return {"clip": str(folder / "tiny.npz"), "clipcfg": str(folder / "tiny.json"),
+            "img": str(folder / "wide.png"), "img2": str(folder / "tall.png"),
+            "merges": str(MERGES)}
+
+
+def test_classify_prints_each_images_probabilities(open_clip_files, capsys):
+    f = open_clip_files
+    code, out, err = run_cli(["classify", f["clip"], "--config", f["clipcfg"], f["img"],
+                              f["img2"], f["img"], "--labels", "cat", "dog", "red bird",
+                              "--merges", f["merges"], "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out.splitlines()[-1])
+    assert [r["image"] for r in result] == [f["img"], f["img2"], f["img"]]  # repeats kept
+    for row in result:
+        assert list(row["probabilities"]) == ["cat", "dog", "red bird"]
+        assert abs(sum(row["probabilities"].values()) - 1) < 1e-6  # float32 softmax of 3
+    assert result[0] == result[2]
+    code, out, _ = run_cli(["classify", f["clip"], "--config", f["clipcfg"], f["img"],
+                            "--labels", "cat", "dog", "--merges", f["merges"]], capsys)
+    assert code == 0 and out.splitlines()[0] == f["img"] and len(out.splitlines()) == 3
+
+
 @pytest.fixture
-def places(trained, tmp_path):
+def places(trained, tmp_path, open_clip_files):
     """Paths for the table's {placeholders}: files of every kind a user might pass."""
     (tmp_path / "afile").write_text("a file, not a folder")
     (tmp_path / "README.md").write_text("# numclip\n")
@@ -185,7 +234,7 @@ def places(trained, tmp_path):
     return {"dir": str(tmp_path), "ckpt": str(tmp_path / "run.npz"),
             "file": str(tmp_path / "afile"), "readme": str(tmp_path / "README.md"),
             "corrupt": str(tmp_path / "corrupt.npz"), "nan": str(tmp_path / "nan.npz"),
-            "int": str(tmp_path / "int.npz")}
+            "int": str(tmp_path / "int.npz")} | open_clip_files
 
 
 def no_mpi4py(monkeypatch):
@@ -274,6 +323,50 @@ MISTAKES = [
                                                 "the loss is not finite", "smaller lr"],
      nan_loss_at_step_3),
     (["train", "--quiet"], 1, ["out of memory", "Unable to allocate 5.59 TiB"], out_of_memory),
+    (["train", "--encoder", "cnn"], 2, ["argument --encoder: invalid choice: 'cnn'"], None),
+    (["train", "--resume", "{ckpt}", "--encoder", "transformer"], 1, [
+        "--encoder transformer (it has linear)"], None),
+    # classify: every argument and flag
+    (["classify"], 2, ["the following arguments are required: CKPT, IMAGE, --config, "
+                       "--labels"], None),
+    (["classify", "{clip}", "{img}", "--labels", "cat"], 2, ["required: --config"], None),
+    (["classify", "{clip}", "{img}", "--config", "{clipcfg}"], 2, ["required: --labels"], None),
+    (["classify", "{clip}", "--config", "{clipcfg}", "--labels", "a"], 2,
+     ["required: IMAGE"], None),
+    (["classify", "{clip}", "{img}", "--config", "ViT-X", "--labels", "a"], 1,
+     ["config 'ViT-X' is not one numclip ships", "ViT-B-32"], None),
+    (["classify", "{clip}", "{img}", "--config", "ViT-B-32", "--labels", "a"], 1,
+     ["tiny.npz does not match the config", "'visual.class_embedding' has shape (16,)"],
+     None),
+    (["classify", "{clip}", "{img}", "--config", "{dir}/none.json", "--labels", "a"], 1,
+     ["--config", "none.json cannot be read"], None),
+    (["classify", "{clip}", "{img}", "--config", "{readme}.json", "--labels", "a"], 1,
+     ["--config", "cannot be read"], None),
+    (["classify", "{readme}", "{img}", "--config", "{clipcfg}", "--labels", "a"], 1,
+     ["README.md: numclip reads .safetensors or .npz checkpoints", "pickle"], None),
+    (["classify", "{dir}/none.npz", "{img}", "--config", "{clipcfg}", "--labels", "a"], 1,
+     ["no checkpoint at", "none.npz"], None),
+    (["classify", "{corrupt}", "{img}", "--config", "{clipcfg}", "--labels", "a"], 1,
+     ["corrupt.npz is not a readable .npz checkpoint"], None),
+    (["classify", "{ckpt}", "{img}", "--config", "{clipcfg}", "--labels", "a"], 1,
+     ["run.npz does not match the config: it has no 'visual.class_embedding'"], None),
+    (["classify", "{clip}", "{dir}/none.png", "--config", "{clipcfg}", "--labels", "a"], 1,
+     ["no image at", "none.png"], None),
+    (["classify", "{clip}", "{readme}", "--config", "{clipcfg}", "--labels", "a"], 1,
+     ["README.md is not an image Pillow can read"], None),
+    (["classify", "{clip}", "{img}", "--config", "{clipcfg}", "--labels", "a", "a",
+      "--merges", "{merges}"], 1, ["labels must be different from each other", "'a' repeats"],
+     None),
+    (["classify", "{clip}", "{img}", "--config", "{clipcfg}", "--labels", "a",
+      "--template", "no slot"], 1, ["template 'no slot'"], None),
+    (["classify", "{clip}", "{img}", "--config", "{clipcfg}", "--labels", "a",
+      "--merges", "{readme}"], 1, ["README.md"], None),
+    (["classify", "{clip}", "{img}", "--config", "{clipcfg}", "--labels", "a",
+      "--merges", "{dir}/none.gz"], 1, ["none.gz"], None),
+    (["classify", "{clip}", "{img}", "--config", "{clipcfg}", "--labels"], 2,
+     ["argument --labels: expected at least one argument"], None),
+    (["classify", "{clip}", "{img}", "--config", "{clipcfg}", "--labels", "a", "--json=1"], 2,
+     ["--json", "ignored explicit argument"], None),
     # zeroshot
     (["zeroshot"], 2, ["the following arguments are required: CKPT"], None),
     (["zeroshot", "{ckpt}", "--bogus"], 2, ["unrecognized arguments: --bogus"], None),
