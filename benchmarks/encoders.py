@@ -135,17 +135,34 @@ def step_batch():
     return model, data.pixels(), model.text_inputs(vocab, data.captions)
 
 
+def tiny_config(model: TinyCLIP) -> dict:
+    """open_clip's config of the transformer ``model``'s architecture, read from its
+    parameters' shapes (and the heads and activation from ``numclip.model.TRANSFORMER``),
+    so that it follows the library when the sizes change."""
+    p, t = model.params, TRANSFORMER
+
+    def blocks(prefix):  # how many residual blocks a tower's keys hold
+        return len({k[len(prefix):].split(".")[0] for k in p if k.startswith(prefix)})
+    width, patch = p["visual.conv1.weight"].shape[0], p["visual.conv1.weight"].shape[-1]
+    grid = math.isqrt(p["visual.positional_embedding"].shape[0] - 1)
+    text_width = p["token_embedding.weight"].shape[1]
+    vision_cfg = {"image_size": grid * patch, "patch_size": patch, "width": width,
+                  "layers": blocks("visual.transformer.resblocks."),
+                  "head_width": width // t.get("vision_heads", t["heads"]),
+                  "mlp_ratio": p["visual.transformer.resblocks.0.mlp.c_fc.bias"].shape[0] // width}
+    text_cfg = {"context_length": p["positional_embedding"].shape[0],
+                "vocab_size": p["token_embedding.weight"].shape[0], "width": text_width,
+                "heads": t.get("text_heads", t["heads"]),
+                "layers": blocks("transformer.resblocks."),
+                "mlp_ratio": p["transformer.resblocks.0.mlp.c_fc.bias"].shape[0] // text_width}
+    return {"embed_dim": model.embed_dim, "vision_cfg": vision_cfg, "text_cfg": text_cfg,
+            "quick_gelu": t["activation"] == "quick_gelu"}
+
+
 def torch_clip(model: TinyCLIP, torch, open_clip):
-    """``open_clip.CLIP`` with the architecture of the transformer ``model`` (read from
-    ``numclip.model.TRANSFORMER``) and a copy of its parameters."""
-    t = TRANSFORMER
-    side = math.isqrt(model.num_pixels // 3)
-    vision_cfg = {"image_size": side, "patch_size": t["patch_size"], "width": t["width"],
-                  "layers": t["layers"], "head_width": t["width"] // t["heads"]}
-    text_cfg = {"context_length": t["context_length"], "vocab_size": model.vocab_size + 2,
-                "width": t["width"], "heads": t["heads"], "layers": t["layers"]}
-    clip = open_clip.CLIP(model.embed_dim, vision_cfg=vision_cfg, text_cfg=text_cfg,
-                          quick_gelu=t["activation"] == "quick_gelu")
+    """``open_clip.CLIP`` with the architecture of the transformer ``model`` and a copy of
+    its parameters (a wrong head count, which no shape shows, fails the agreement check)."""
+    clip = open_clip.CLIP(**tiny_config(model))
     # strict: every key present on both sides and every shape equal
     clip.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in model.params.items()},
                          strict=True)
@@ -290,12 +307,17 @@ def measure_vit(repeats: int, pause: float, torch_libs) -> None:
 
 def measure_step(repeats: int, pause: float, torch_libs) -> None:
     model, pixels, ids = step_batch()
-    t = TRANSFORMER
+    config = tiny_config(model)
+
+    def blocks(n):
+        return f"{n} block{'s' * (n != 1)}"
+    v, t = config["vision_cfg"], config["text_cfg"]
     print(f"\n2. Tiny transformer CLIP, training step (forward + backward of the CLIP loss), "
-          f"float32: batch {len(ids)}, images {pixels.shape[1]} pixels (patch "
-          f"{t['patch_size']}), {ids.shape[1]} tokens, vocabulary {model.vocab_size} + 2, "
-          f"width {t['width']}, {t['layers']} layers, {t['heads']} heads, {t['activation']}, "
-          f"embed_dim {model.embed_dim}")
+          f"float32, batch {len(ids)}, embed_dim {model.embed_dim}, {TRANSFORMER['activation']}:"
+          f"\n   images {v['image_size']} px, patch {v['patch_size']}, width {v['width']}, "
+          f"{blocks(v['layers'])} of {v['width'] // v['head_width']} heads; texts of "
+          f"{ids.shape[1]} tokens ({model.vocab_size} + 2 ids), width {t['width']}, "
+          f"{blocks(t['layers'])} of {t['heads']} heads")
     fns = {"numclip": lambda: model.loss_and_grads(pixels, ids)}
     if torch_libs is not None:
         torch, open_clip = torch_libs
