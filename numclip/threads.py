@@ -27,10 +27,12 @@ __all__ = ["SMALL_PRODUCT", "blas_threads_for"]
 # Multiply-adds in a block's largest product below which the block runs on one BLAS
 # thread: an (m, k) @ (k, n) product has m*k*n of them. The tiny CLIP's largest training
 # product, (256, 768) @ (768, 64), has 12.6 million, and a loop of them is twice as fast
-# on one thread; a dense 8192-pair loss at d = 512 has 34 billion per product and wants
-# every thread. The threshold sits between, with room for the CLI's largest settings
-# (--batch-size 8192 --embed-dim 1024: 6.4 billion) to keep their threads.
-SMALL_PRODUCT = 2**26  # ~67 million
+# on one thread; so is the transformer CLIP's step, whose largest product, its MLP over
+# 256 x 17 image tokens, has 71 million (0.3 s a step on one thread, 0.65 s on two,
+# benchmarks/encoders.py). A dense 8192-pair loss at d = 512 has 34 billion per product
+# and wants every thread. The threshold sits between, with room for the CLI's largest
+# settings (--batch-size 8192 --embed-dim 1024: 6.4 billion) to keep their threads.
+SMALL_PRODUCT = 2**28  # ~268 million
 
 
 @contextlib.contextmanager
