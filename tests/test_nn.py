@@ -982,3 +982,20 @@ def test_bad_input_is_named(fn, args, kwargs, error, words):
 @pytest.mark.parametrize("module", NN_MODULES, ids=lambda m: m.__name__)
 def test_every_public_function_has_bad_input_rows(module):
     assert_table_covers(module, BAD)
+
+
+def test_the_float32_gelu_is_within_a_few_ulps_of_the_exact_one():
+    """numclip's float32 GELU computes Phi with a rational fit of erf (activations.py):
+    measured against float64 SciPy on 2 million points of [-8, 8], within 4.5e-7 of erf
+    (2.3e-7 of Phi), about 4 float32 ulps of 1, and exact 0 and 1 far out."""
+    import scipy.special
+
+    from numclip.nn.activations import gelu
+
+    x = np.linspace(-8, 8, 2_000_001, dtype=np.float32)
+    exact = x.astype(np.float64) * scipy.special.ndtr(x.astype(np.float64))
+    got, (_, cdf, _) = gelu(x)
+    assert got.dtype == np.float32
+    assert np.max(np.abs(cdf - scipy.special.ndtr(x.astype(np.float64)))) < 2.5e-7
+    assert np.max(np.abs(got - exact) / np.maximum(np.abs(x), 1)) < 2.5e-7 + 2**-23
+    assert cdf[0] == 0 and cdf[-1] == 1

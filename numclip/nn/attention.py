@@ -44,7 +44,7 @@ def causal_mask(length: int, like):
 
 
 def multi_head_attention(x, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias,
-                         num_heads: int, mask=None):
+                         num_heads: int, mask=None, *, validate: bool = True):
     r"""Self-attention of every token to every (unmasked) token, ``H`` heads at once.
 
     .. math:: [Q\,K\,V] = x W_{in}^\top + b_{in}, \qquad
@@ -59,27 +59,31 @@ def multi_head_attention(x, in_proj_weight, in_proj_bias, out_proj_weight, out_p
         num_heads: H, which must divide D.
         mask: None, or an additive ``(L, L)`` float mask (0 or ``-inf``, such as
             :func:`causal_mask`) added to every head's scores.
+        validate: check the arguments (see :func:`~numclip.nn.affine.linear`).
 
     Returns:
         y ``(B, L, D)``, and the cache for :func:`multi_head_attention_backward`
         (its ``[3]`` are the attention weights ``(B, H, L, L)``, for pictures).
     """
-    x = as_activation(x, "x", 3)
+    if validate:
+        x = as_activation(x, "x", 3)
+        as_heads(num_heads, x.shape[-1])
+        d = x.shape[-1]
+        as_weight(in_proj_weight, "in_proj_weight", (3 * d, d), x)
+        as_weight(in_proj_bias, "in_proj_bias", (3 * d,), x)
+        as_weight(out_proj_weight, "out_proj_weight", (d, d), x)
+        as_weight(out_proj_bias, "out_proj_bias", (d,), x)
     _, length, d = x.shape
-    h = as_heads(num_heads, d)
-    as_weight(in_proj_weight, "in_proj_weight", (3 * d, d), x)
-    as_weight(in_proj_bias, "in_proj_bias", (3 * d,), x)
-    as_weight(out_proj_weight, "out_proj_weight", (d, d), x)
-    as_weight(out_proj_bias, "out_proj_bias", (d,), x)
+    h = int(num_heads)
     xp = array_namespace(x)
-    qkv, in_cache = linear(x, in_proj_weight, in_proj_bias)  # (B, L, 3D)
+    qkv, in_cache = linear(x, in_proj_weight, in_proj_bias, validate=False)  # (B, L, 3D)
     q, k, v = (_split_heads(qkv[..., i * d:(i + 1) * d], h) for i in range(3))  # (B, H, L, hd)
     scores = (q @ xp.permute_dims(k, (0, 1, 3, 2))) / math.sqrt(d // h)  # (B, H, L, L)
     if mask is not None:
-        scores = scores + _finite_mask(mask, length, x)
+        scores = scores + _finite_mask(mask, length, x, validate)
     p = softmax(scores, axis=-1)  # (B, H, L, L): each query's weights over the keys
     heads = _merge_heads(p @ v)  # (B, L, D)
-    y, out_cache = linear(heads, out_proj_weight, out_proj_bias)  # (B, L, D)
+    y, out_cache = linear(heads, out_proj_weight, out_proj_bias, validate=False)  # (B, L, D)
     return y, (in_cache, out_cache, (q, k, v), p, h, "multi_head_attention")
 
 
@@ -122,9 +126,13 @@ def _merge_heads(t):
     return xp.reshape(xp.permute_dims(t, (0, 2, 1, 3)), (b, length, h * hd))
 
 
-def _finite_mask(mask, length, x):
+def _finite_mask(mask, length, x, validate=True):
     """The mask with ``-inf`` replaced by a finite number so large that exp() of it is 0
     all the same: softmax refuses infinite input, and the weights come out identical."""
+    if not validate:
+        xp = array_namespace(x)
+        return xp.where(xp.isinf(mask), xp.asarray(xp.finfo(x.dtype).min / 4, dtype=x.dtype),
+                        mask)
     if not array_api_compat.is_array_api_obj(mask):
         raise TypeError(f"mask must be None or an (L, L) float array, got {type(mask).__name__}")
     xp = array_namespace_of({"mask": mask, "x": x})

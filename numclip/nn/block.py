@@ -18,7 +18,7 @@ from numclip.nn.activations import ACTIVATIONS
 from numclip.nn.affine import linear, linear_backward
 from numclip.nn.attention import multi_head_attention, multi_head_attention_backward
 from numclip.nn.normalization import layer_norm, layer_norm_backward
-from numclip.nn.validate import as_activation, as_cache, as_weight
+from numclip.nn.validate import as_activation, as_cache, as_heads, as_weight
 
 __all__ = ["residual_block", "residual_block_backward", "transformer", "transformer_backward",
            "BLOCK_KEYS"]
@@ -30,7 +30,7 @@ BLOCK_KEYS = ("ln_1.weight", "ln_1.bias", "attn.in_proj_weight", "attn.in_proj_b
 
 
 def residual_block(x, params: Mapping, prefix: str, num_heads: int, activation: str = "gelu",
-                   mask=None):
+                   mask=None, *, validate: bool = True):
     """One pre-LN block: attention, then the MLP, each added to its input.
 
     Args:
@@ -40,22 +40,27 @@ def residual_block(x, params: Mapping, prefix: str, num_heads: int, activation: 
         num_heads: H, dividing D.
         activation: ``"gelu"`` or ``"quick_gelu"`` (:data:`~numclip.nn.activations.ACTIVATIONS`).
         mask: None or an additive ``(L, L)`` mask (the text encoder's causal one).
+        validate: check the arguments (see :func:`~numclip.nn.affine.linear`).
 
     Returns:
         y ``(B, L, D)``, and the cache for :func:`residual_block_backward`.
     """
-    x = as_activation(x, "x", 3)
-    w = _block_params(params, prefix, x)
+    if validate:
+        x = as_activation(x, "x", 3)
+        w = _block_params(params, prefix, x)
+        as_heads(num_heads, x.shape[-1])
+    else:
+        w = {k: params[prefix + k] for k in BLOCK_KEYS}
     act, _ = _activation(activation)
-    h1, ln1 = layer_norm(x, w["ln_1.weight"], w["ln_1.bias"])  # (B, L, D)
+    h1, ln1 = layer_norm(x, w["ln_1.weight"], w["ln_1.bias"], validate=False)  # (B, L, D)
     a, attn = multi_head_attention(h1, w["attn.in_proj_weight"], w["attn.in_proj_bias"],
                                    w["attn.out_proj.weight"], w["attn.out_proj.bias"],
-                                   num_heads, mask)  # (B, L, D)
+                                   num_heads, mask, validate=validate)  # (B, L, D)
     x = x + a  # (B, L, D), the first residual
-    h2, ln2 = layer_norm(x, w["ln_2.weight"], w["ln_2.bias"])  # (B, L, D)
-    f, fc = linear(h2, w["mlp.c_fc.weight"], w["mlp.c_fc.bias"])  # (B, L, 4D)
-    g, act_cache = act(f)  # (B, L, 4D)
-    m, proj = linear(g, w["mlp.c_proj.weight"], w["mlp.c_proj.bias"])  # (B, L, D)
+    h2, ln2 = layer_norm(x, w["ln_2.weight"], w["ln_2.bias"], validate=False)  # (B, L, D)
+    f, fc = linear(h2, w["mlp.c_fc.weight"], w["mlp.c_fc.bias"], validate=False)  # (B, L, 4D)
+    g, act_cache = act(f, validate=False)  # (B, L, 4D)
+    m, proj = linear(g, w["mlp.c_proj.weight"], w["mlp.c_proj.bias"], validate=False)
     return x + m, (prefix, activation, ln1, attn, ln2, fc, act_cache, proj, "residual_block")
 
 
@@ -82,7 +87,7 @@ def residual_block_backward(dy, cache):
 
 
 def transformer(x, params: Mapping, prefix: str, layers: int, num_heads: int,
-                activation: str = "gelu", mask=None):
+                activation: str = "gelu", mask=None, *, validate: bool = True):
     """``layers`` residual blocks in turn, under ``prefix + "resblocks.{i}."``.
 
     Args:
@@ -96,7 +101,7 @@ def transformer(x, params: Mapping, prefix: str, layers: int, num_heads: int,
     caches = []
     for i in range(layers):
         x, cache = residual_block(x, params, f"{prefix}resblocks.{i}.", num_heads,
-                                  activation, mask)
+                                  activation, mask, validate=validate)
         caches.append(cache)
     return x, tuple(caches)
 

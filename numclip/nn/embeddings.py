@@ -25,7 +25,7 @@ __all__ = ["patch_embed", "patch_embed_backward", "prepend_class_token",
            "eot_pool", "eot_pool_backward"]
 
 
-def patch_embed(images, weight):
+def patch_embed(images, weight, *, validate: bool = True):
     r"""Cut ``(B, C, H, W)`` images into ``p x p`` patches and project each to ``D`` numbers.
 
     The same as a convolution with kernel = stride = p and no bias:
@@ -35,21 +35,15 @@ def patch_embed(images, weight):
     Args:
         images: ``(B, C, H, W)`` float array, H and W multiples of p.
         weight: ``(D, C, p, p)``, conv1's weight.
+        validate: check the arguments (see :func:`~numclip.nn.affine.linear`).
 
     Returns:
         patches ``(B, (H/p)(W/p), D)``, and the cache for :func:`patch_embed_backward`.
     """
-    images = as_activation(images, "images", 4)
+    if validate:
+        _check_patch_embed(images, weight)
     b, c, height, width = images.shape
-    as_weight(weight, "weight", (None,) * getattr(weight, "ndim", 4), images, "images")
-    if weight.ndim != 4:
-        raise ValueError(f"weight must have shape (D, C, p, p), got "
-                         f"{tuple(getattr(weight, 'shape', ()))}")
     p = weight.shape[-1]
-    weight = as_weight(weight, "weight", (None, c, p, p), images, "images")
-    if height % p or width % p:
-        raise ValueError(f"images must have a height and width divisible by the patch size "
-                         f"{p}, got {height} x {width}")
     xp = array_namespace(images)
     gh, gw = height // p, width // p
     grid = xp.reshape(images, (b, c, gh, p, gw, p))
@@ -58,6 +52,19 @@ def patch_embed(images, weight):
     w = xp.reshape(weight, (weight.shape[0], c * p * p))  # (D, C p p)
     y = patches @ w.T  # (B, N, D)
     return y, (patches, w, tuple(images.shape), tuple(weight.shape), "patch_embed")
+
+
+def _check_patch_embed(images, weight):
+    images = as_activation(images, "images", 4)
+    _, c, height, width = images.shape
+    as_weight(weight, "weight", (None,) * getattr(weight, "ndim", 4), images, "images")
+    if weight.ndim != 4:
+        raise ValueError(f"weight must have shape (D, C, p, p), got {tuple(weight.shape)}")
+    p = weight.shape[-1]
+    as_weight(weight, "weight", (None, c, p, p), images, "images")
+    if height % p or width % p:
+        raise ValueError(f"images must have a height and width divisible by the patch size "
+                         f"{p}, got {height} x {width}")
 
 
 def patch_embed_backward(dy, cache):
@@ -77,10 +84,13 @@ def patch_embed_backward(dy, cache):
     return dimages, xp.reshape(dw, weight_shape)
 
 
-def prepend_class_token(x, class_embedding):
-    """Put the learned class token in front of every sequence: ``(B, N, D) -> (B, N+1, D)``."""
-    x = as_activation(x, "x", 3)
-    class_embedding = as_weight(class_embedding, "class_embedding", (x.shape[-1],), x)
+def prepend_class_token(x, class_embedding, *, validate: bool = True):
+    """Put the learned class token in front of every sequence: ``(B, N, D) -> (B, N+1, D)``.
+
+    ``validate=False`` skips the checks (see :func:`~numclip.nn.affine.linear`)."""
+    if validate:
+        x = as_activation(x, "x", 3)
+        as_weight(class_embedding, "class_embedding", (x.shape[-1],), x)
     xp = array_namespace(x)
     cls = xp.broadcast_to(class_embedding, (x.shape[0], 1, x.shape[-1]))  # (B, 1, D)
     return xp.concat([cls, x], axis=1), (x, "prepend_class_token")
@@ -95,19 +105,22 @@ def prepend_class_token_backward(dy, cache):
     return dy[:, 1:, :], xp.sum(dy[:, 0, :], axis=0)
 
 
-def add_positions(x, positional_embedding):
+def add_positions(x, positional_embedding, *, validate: bool = True):
     """Add a learned vector per position: ``x + P[:L]`` for ``(B, L, D)`` tokens and a
-    ``(context, D)`` table (``L <= context``; the text encoder's inputs are padded to it)."""
-    x = as_activation(x, "x", 3)
-    as_weight(positional_embedding, "positional_embedding",
-              (None,) * getattr(positional_embedding, "ndim", 2), x)
-    if positional_embedding.ndim != 2:
-        raise ValueError("positional_embedding must have shape (context, D), got "
-                         f"{tuple(getattr(positional_embedding, 'shape', ()))}")
-    as_weight(positional_embedding, "positional_embedding", (None, x.shape[-1]), x)
-    if positional_embedding.shape[0] < x.shape[1]:
-        raise ValueError(f"x has {x.shape[1]} positions but positional_embedding only "
-                         f"{positional_embedding.shape[0]}")
+    ``(context, D)`` table (``L <= context``; the text encoder's inputs are padded to it).
+
+    ``validate=False`` skips the checks (see :func:`~numclip.nn.affine.linear`)."""
+    if validate:
+        x = as_activation(x, "x", 3)
+        as_weight(positional_embedding, "positional_embedding",
+                  (None,) * getattr(positional_embedding, "ndim", 2), x)
+        if positional_embedding.ndim != 2:
+            raise ValueError("positional_embedding must have shape (context, D), got "
+                             f"{tuple(positional_embedding.shape)}")
+        as_weight(positional_embedding, "positional_embedding", (None, x.shape[-1]), x)
+        if positional_embedding.shape[0] < x.shape[1]:
+            raise ValueError(f"x has {x.shape[1]} positions but positional_embedding only "
+                             f"{positional_embedding.shape[0]}")
     return x + positional_embedding[:x.shape[1], :], (x, positional_embedding.shape[0],
                                                       "add_positions")
 
@@ -123,11 +136,15 @@ def add_positions_backward(dy, cache):
     return dy, xp.concat([dpos, rest], axis=0)
 
 
-def token_embed(ids, weight):
-    """Look up a row of the ``(V, D)`` embedding table per token id: ``(B, L) -> (B, L, D)``."""
-    weight = as_activation(weight, "weight", 2)  # (V, D)
-    ids = as_token_ids(ids, "ids", weight.shape[0])
-    xp = array_namespace_of({"ids": ids, "weight": weight})
+def token_embed(ids, weight, *, validate: bool = True):
+    """Look up a row of the ``(V, D)`` embedding table per token id: ``(B, L) -> (B, L, D)``.
+
+    ``validate=False`` skips the checks (see :func:`~numclip.nn.affine.linear`)."""
+    if validate:
+        weight = as_activation(weight, "weight", 2)  # (V, D)
+        ids = as_token_ids(ids, "ids", weight.shape[0], like=weight)
+        array_namespace_of({"ids": ids, "weight": weight})
+    xp = array_namespace(weight)
     b, length = ids.shape
     rows = xp.take(weight, xp.reshape(ids, (-1,)), axis=0)  # (B L, D)
     return xp.reshape(rows, (b, length, weight.shape[1])), (ids, weight, "token_embed")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import array_api_compat
 import numpy as np
 
-from numclip.backend import array_namespace_of, as_int
+from numclip.backend import array_namespace, array_namespace_of, as_int
 from numclip.nn.activations import ACTIVATIONS
 from numclip.nn.attention import causal_mask
 from numclip.nn.block import BLOCK_KEYS, transformer, transformer_backward
@@ -129,8 +129,17 @@ def check_params(params, shapes: Mapping, what: str, like=None, like_name: str =
         if tuple(params[key].shape) != tuple(shape):
             raise ValueError(f"{name} must have shape {tuple(shape)} for the {what}, "
                              f"got {tuple(params[key].shape)}")
-        if like is not None and ".resblocks." not in key:  # blocks check their own
+        if like is not None:
             as_weight(params[key], name, shape, like, like_name)
+
+
+def _finite_output(features, what: str):
+    """The layers ran unchecked: a weight so large that an activation overflowed shows here."""
+    xp = array_namespace(features)
+    if not bool(xp.all(xp.isfinite(features))):
+        raise ValueError(f"the {what} features overflowed to inf or NaN: some weights or "
+                         "inputs are too large for the dtype")
+    return features
 
 
 @dataclass(frozen=True)
@@ -204,15 +213,20 @@ class VisionTransformer:
             raise ValueError(f"images must have shape (B, 3, {self.image_size}, "
                              f"{self.image_size}), got {tuple(images.shape)}")
         p = self.prefix
-        x, patch = patch_embed(images, params[f"{p}conv1.weight"])  # (B, N, D)
-        x, cls = prepend_class_token(x, params[f"{p}class_embedding"])  # (B, N+1, D)
-        x, pos = add_positions(x, params[f"{p}positional_embedding"])  # (B, N+1, D)
-        x, ln_pre = layer_norm(x, params[f"{p}ln_pre.weight"], params[f"{p}ln_pre.bias"])
+        # every parameter was checked once just above: the layers need not check again
+        x, patch = patch_embed(images, params[f"{p}conv1.weight"], validate=False)  # (B, N, D)
+        x, cls = prepend_class_token(x, params[f"{p}class_embedding"],
+                                     validate=False)  # (B, N+1, D)
+        x, pos = add_positions(x, params[f"{p}positional_embedding"],
+                               validate=False)  # (B, N+1, D)
+        x, ln_pre = layer_norm(x, params[f"{p}ln_pre.weight"], params[f"{p}ln_pre.bias"],
+                               validate=False)
         x, blocks = transformer(x, params, f"{p}transformer.", self.layers, self.heads,
-                                self.activation)  # (B, N+1, D)
-        x, ln_post = layer_norm(x, params[f"{p}ln_post.weight"], params[f"{p}ln_post.bias"])
+                                self.activation, validate=False)  # (B, N+1, D)
+        x, ln_post = layer_norm(x, params[f"{p}ln_post.weight"], params[f"{p}ln_post.bias"],
+                                validate=False)
         pooled, pool = class_token_pool(x)  # (B, D)
-        features = pooled @ params[f"{p}proj"]  # (B, output_dim)
+        features = _finite_output(pooled @ params[f"{p}proj"], "image")  # (B, output_dim)
         return features, (patch, cls, pos, ln_pre, blocks, ln_post, pool, pooled,
                           params[f"{p}proj"], "VisionTransformer.forward")
 
@@ -300,14 +314,16 @@ class TextTransformer:
         array_namespace_of({"ids": ids, f"params[{key!r}]": table})
         check_params(params, self.param_shapes(), "text encoder", table, f"params[{key!r}]")
         p = self.prefix
-        x, tok = token_embed(ids, params[f"{p}token_embedding.weight"])  # (B, L, D)
-        x, pos = add_positions(x, params[f"{p}positional_embedding"])  # (B, L, D)
+        # every parameter was checked once just above: the layers need not check again
+        x, tok = token_embed(ids, table, validate=False)  # (B, L, D)
+        x, pos = add_positions(x, params[f"{p}positional_embedding"], validate=False)
         mask = causal_mask(ids.shape[1], x)  # (L, L): token i sees tokens <= i
         x, blocks = transformer(x, params, f"{p}transformer.", self.layers, self.heads,
-                                self.activation, mask)  # (B, L, D)
-        x, ln_final = layer_norm(x, params[f"{p}ln_final.weight"], params[f"{p}ln_final.bias"])
+                                self.activation, mask, validate=False)  # (B, L, D)
+        x, ln_final = layer_norm(x, params[f"{p}ln_final.weight"], params[f"{p}ln_final.bias"],
+                                 validate=False)
         pooled, pool = eot_pool(x, ids)  # (B, D)
-        features = pooled @ params[f"{p}text_projection"]  # (B, output_dim)
+        features = _finite_output(pooled @ params[f"{p}text_projection"], "text")
         return features, (tok, pos, blocks, ln_final, pool, pooled,
                           params[f"{p}text_projection"], "TextTransformer.forward")
 

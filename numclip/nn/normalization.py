@@ -15,7 +15,7 @@ __all__ = ["layer_norm", "layer_norm_backward", "LAYER_NORM_EPS"]
 LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default, which open_clip keeps
 
 
-def layer_norm(x, weight, bias, eps: float = LAYER_NORM_EPS):
+def layer_norm(x, weight, bias, eps: float = LAYER_NORM_EPS, *, validate: bool = True):
     r"""Normalize each row of the last axis, then scale and shift it.
 
     .. math:: \hat x = \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}}, \qquad y = \hat x \odot w + b
@@ -25,16 +25,20 @@ def layer_norm(x, weight, bias, eps: float = LAYER_NORM_EPS):
     Args:
         x: ``(..., D)`` float array; weight, bias: ``(D,)``.
         eps: a positive float added to the variance.
+        validate: check the arguments (the default). The encoders check every
+            parameter once per call and pass False, so that 88 million weights are not
+            scanned for NaN again by every layer.
 
     Returns:
         y ``(..., D)``, and the cache ``(xhat, rstd, weight)`` for the backward.
     """
-    x = as_activation(x, "x")
-    d = x.shape[-1]
-    weight, bias = as_weight(weight, "weight", (d,), x), as_weight(bias, "bias", (d,), x)
-    eps = as_number(eps, "eps")
-    if not eps > 0 or eps == float("inf"):
-        raise ValueError(f"eps must be positive and finite, got {eps}")
+    if validate:
+        x = as_activation(x, "x")
+        d = x.shape[-1]
+        weight, bias = as_weight(weight, "weight", (d,), x), as_weight(bias, "bias", (d,), x)
+        eps = as_number(eps, "eps")
+        if not eps > 0 or eps == float("inf"):
+            raise ValueError(f"eps must be positive and finite, got {eps}")
     xp = array_namespace(x)
     mu = xp.mean(x, axis=-1, keepdims=True)  # (..., 1)
     xc = x - mu  # (..., D)
