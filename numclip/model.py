@@ -55,6 +55,7 @@ TRANSFORMER = {
     "layers": 2,  # residual blocks of the image tower
     "text_layers": 1,  # the captions' words need gathering at <end>, not much more
     "heads": 4,  # head width 16
+    "mlp_ratio": 2,  # open_clip's is 4; 2 keeps a third of the step's products out
     "context_length": 12,  # <start> + up to 10 words + <end>; captions have at most 7
     "activation": "quick_gelu",  # OpenAI CLIP's, and a third of exact GELU's cost in NumPy
 }
@@ -303,9 +304,9 @@ def _towers(num_pixels: int, vocab_size: int, embed_dim: int):
                          f"the patch size {TRANSFORMER['patch_size']}, got {num_pixels}")
     t = TRANSFORMER
     vision = VisionTransformer(side, t["patch_size"], t["width"], t["layers"], t["heads"],
-                               embed_dim, activation=t["activation"])
+                               embed_dim, t["mlp_ratio"], t["activation"])
     text = TextTransformer(t["context_length"], vocab_size + 2, t["width"], t["text_layers"],
-                           t["heads"], embed_dim, activation=t["activation"])
+                           t["heads"], embed_dim, t["mlp_ratio"], t["activation"])
     return vision, text
 
 

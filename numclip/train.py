@@ -236,9 +236,10 @@ def blas_threads(config: TrainConfig):
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    if config.encoder == "transformer":  # the MLP's (B tokens, D) @ (D, 4D) is the largest
-        tokens = (IMAGE_SIZE // TRANSFORMER["patch_size"]) ** 2 + 1
-        return blas_threads_for(config.batch_size * tokens * 4 * TRANSFORMER["width"] ** 2)
+    if config.encoder == "transformer":  # the image MLP's (B tokens, D) @ (D, r D) or the
+        tokens = (IMAGE_SIZE // TRANSFORMER["patch_size"]) ** 2 + 1  # qkv's (D, 3D)
+        widest = max(3, TRANSFORMER["mlp_ratio"]) * TRANSFORMER["width"] ** 2
+        return blas_threads_for(config.batch_size * tokens * widest)
     return blas_threads_for(config.batch_size * NUM_PIXELS * config.embed_dim)
 
 

@@ -45,6 +45,10 @@ ev, zs, cm, fm = (report.evaluate, report.zero_shot_metrics, report.checkpoint_m
 # The module's bad-input table: (public name, call given `ctx`, error type, words the
 # message must contain).
 BAD_INPUT = [
+    ("any_count_accuracy", lambda c: report.any_count_accuracy(c.state.model, c.splits["seen"]),
+     TypeError, ["state must be a numclip.train.TrainState"]),
+    ("any_count_accuracy", lambda c: report.any_count_accuracy(c.state, None), TypeError,
+     ["dataset must be a numclip.data.Dataset", "NoneType"]),
     ("counting_accuracy", lambda c: report.counting_accuracy(None, c.splits["seen"]), TypeError,
      ["state must be a numclip.train.TrainState"]),
     ("counting_accuracy", lambda c: report.counting_accuracy(c.state, c.splits), TypeError,
@@ -179,3 +183,27 @@ def test_counting_accuracy_is_perfect_for_a_model_that_counts(run, monkeypatch):
     monkeypatch.setattr(model, "encode_images", lambda pixels: np.eye(3)[seen.counts % 3],
                         raising=False)
     assert report.counting_accuracy(run.state, seen) == 0.0
+
+
+def test_any_count_accuracy_ensembles_the_three_counts(run, monkeypatch):
+    """A model that embeds a prompt by its colour and shape only, and each image by its
+    class, scores 1 with any-count prompts; the real run lies in [0, 1]."""
+    from numclip.data import COLORS, SHAPES
+
+    seen = run.splits["seen"]
+    assert 0 <= report.any_count_accuracy(run.state, seen) <= 1
+    model = run.state.model
+
+    def class_of(text):
+        words = text.split()
+        color = next(i for i, c in enumerate(COLORS) if c in words)
+        shape = next(i for i, s in enumerate(SHAPES) if s in text)
+        return color * len(SHAPES) + shape
+
+    monkeypatch.setattr(model, "text_inputs", lambda vocab, texts, warn=True: texts,
+                        raising=False)
+    monkeypatch.setattr(model, "encode_texts", lambda texts: np.eye(40)[
+        [class_of(t) for t in texts]], raising=False)
+    monkeypatch.setattr(model, "encode_images", lambda pixels: np.eye(40)[seen.labels],
+                        raising=False)
+    assert report.any_count_accuracy(run.state, seen) == 1.0

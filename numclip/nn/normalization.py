@@ -68,6 +68,7 @@ def layer_norm_backward(dy, cache):
     dweight = xp.sum(dy * xhat, axis=lead)  # (D,)
     dbias = xp.sum(dy, axis=lead)  # (D,)
     g = dy * weight  # (..., D): the gradient with respect to xhat
-    dx = rstd * (g - xp.mean(g, axis=-1, keepdims=True)
-                 - xhat * xp.mean(g * xhat, axis=-1, keepdims=True))
+    dx = g - xp.mean(g, axis=-1, keepdims=True)
+    dx -= xhat * xp.mean(g * xhat, axis=-1, keepdims=True)
+    dx *= rstd
     return dx, dweight, dbias
