@@ -1,6 +1,8 @@
 """numclip's encoders against torch on the same weights and the same threads, in one run.
 
-1. ViT-B/32 image encoder inference: ``numclip.nn.encoders.VisionTransformer`` with
+1. ViT-B/32 image encoder inference: ``numclip.nn.encoders.VisionTransformer`` (called as
+   ``numclip.pretrained.OpenCLIP.encode_image`` calls it, ``check_weights=False``: the
+   weights were checked when they were loaded) with
    open_clip's ViT-B-32 architecture (random float32 weights, drawn as open_clip
    initialises them), a batch of 8 images at 224 px, against open_clip's
    ``CLIP(...).visual`` holding the same numbers, under ``torch.inference_mode()``;
@@ -285,7 +287,7 @@ def measure_vit(repeats: int, pause: float, torch_libs) -> None:
     params, images = vit_weights(), vit_images()
     for name, activation in VIT_CONFIGS.items():
         vision = encoders_from_config(name)[0]
-        fns = {"numclip": lambda v=vision: v.forward(params, images)}
+        fns = {"numclip": lambda v=vision: v.forward(params, images, check_weights=False)}
         print(f"  {name} ({activation}):")
         if torch_libs is not None:
             torch, open_clip = torch_libs
@@ -374,7 +376,7 @@ def child_fn(variant: str, workdir: Path):
         images = np.load(workdir / "images.npy")
         if torch_libs is None:
             vision = encoders_from_config(name)[0]
-            return lambda: vision.forward(params, images)
+            return lambda: vision.forward(params, images, check_weights=False)
         torch = torch_libs[0]
         visual, timages = torch_visual(name, params, *torch_libs), torch.from_numpy(images)
 
@@ -466,7 +468,8 @@ def run_profiles(skip_vit: bool, skip_step: bool) -> None:
         params, images = vit_weights(), vit_images()
         for name in VIT_CONFIGS:
             vision = encoders_from_config(name)[0]
-            profile(f"{name} inference", lambda v=vision: v.forward(params, images), 2)
+            profile(f"{name} inference",
+                    lambda v=vision: v.forward(params, images, check_weights=False), 2)
         del params
     if not skip_step:
         model, pixels, ids = step_batch()

@@ -201,14 +201,20 @@ class VisionTransformer:
             params[f"{p}{ln}.bias"] = np.zeros(self.width)
         return {k: params[k] for k in shapes}
 
-    def forward(self, params: Mapping, images):
+    def forward(self, params: Mapping, images, *, check_weights: bool = True):
         """Image features ``(B, output_dim)``, unnormalized, from ``(B, 3, H, W)`` images.
+
+        ``check_weights=False`` checks the parameters' keys and shapes but does not scan
+        their values for NaN (88 million numbers in ViT-B/32: 5% of a batch of 8), for a
+        caller that checked them when it loaded them (:class:`numclip.pretrained.OpenCLIP`);
+        features that come out NaN or infinite are refused either way.
 
         Returns:
             features, and the cache for :meth:`backward`.
         """
         images = as_activation(images, "images", 4)
-        check_params(params, self.param_shapes(), "vision encoder", images, "images")
+        check_params(params, self.param_shapes(), "vision encoder",
+                     images if check_weights else None, "images")
         if tuple(images.shape[1:]) != (3, self.image_size, self.image_size):
             raise ValueError(f"images must have shape (B, 3, {self.image_size}, "
                              f"{self.image_size}), got {tuple(images.shape)}")
@@ -298,8 +304,10 @@ class TextTransformer:
         params[f"{p}ln_final.bias"] = np.zeros(self.width)
         return {k: params[k] for k in shapes}
 
-    def forward(self, params: Mapping, ids):
+    def forward(self, params: Mapping, ids, *, check_weights: bool = True):
         """Text features ``(B, output_dim)``, unnormalized, from ``(B, L)`` token ids.
+
+        ``check_weights``: as for :meth:`VisionTransformer.forward`.
 
         Each text must end with its end-of-text token, the largest id in its row
         (CLIP's tokenizer puts 49407 there); the feature is read at that position.
@@ -312,7 +320,8 @@ class TextTransformer:
         table = as_activation(params[key], f"params[{key!r}]", 2)
         ids = as_token_ids(ids, "ids", self.vocab_size, self.context_length, like=table)
         array_namespace_of({"ids": ids, f"params[{key!r}]": table})
-        check_params(params, self.param_shapes(), "text encoder", table, f"params[{key!r}]")
+        check_params(params, self.param_shapes(), "text encoder",
+                     table if check_weights else None, f"params[{key!r}]")
         p = self.prefix
         # every parameter was checked once just above: the layers need not check again
         x, tok = token_embed(ids, table, validate=False)  # (B, L, D)

@@ -170,7 +170,8 @@ class OpenCLIP:
         (open_clip's ``encode_image(normalize=False)``).  Same array library and dtype
         as the model (:func:`~numclip.pretrained.preprocess` gives float32)."""
         images = self._as_input(images, "images")
-        return self.vision.forward(self.params, images)[0]
+        # the weights were checked when the file was read: only their keys and shapes now
+        return self.vision.forward(self.params, images, check_weights=False)[0]
 
     def encode_text(self, tokens):
         """``(B, L)`` integer token ids (:func:`~numclip.pretrained.tokenize`, L at most the
@@ -180,7 +181,7 @@ class OpenCLIP:
             tokens = _list_as_ids(tokens)
             tokens = xp.asarray(tokens)
         tokens = as_token_ids(tokens, "tokens", self.text.vocab_size, self.text.context_length)
-        return self.text.forward(self.params, tokens)[0]
+        return self.text.forward(self.params, tokens, check_weights=False)[0]
 
     def logits(self, images, tokens):
         """``(B_images, B_texts)`` logits per image: ``exp(logit_scale)`` times the cosine
