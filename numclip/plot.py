@@ -59,7 +59,7 @@ OUTLINE_DIAGONAL_UP_TO = 32  # beyond this the cells are too small to draw a box
 
 # Accuracy series a history may carry besides the in-batch accuracy, with their legend text.
 ACCURACY_SERIES = {
-    "accuracy": "in-batch top-1",
+    "accuracy": "in-batch top-1 (last batch)",
     "zero_shot_seen": "zero-shot top-1, seen compositions",
     "zero_shot_heldout": "zero-shot top-1, held-out compositions",
 }
@@ -76,7 +76,8 @@ def plot_history(history: dict, path=None, *, batch_size: int | None = None,
         history: a dict of equal-length sequences, one entry per epoch (length E):
             ``"epoch"`` ``(E,)`` epoch numbers; ``"loss"`` ``(E,)`` mean training loss;
             ``"scale"`` ``(E,)`` ``exp(logit_scale)`` at the end of the epoch;
-            ``"accuracy"`` ``(E,)`` in-batch image→text top-1 accuracy in ``[0, 1]``.
+            ``"accuracy"`` ``(E,)`` in-batch image→text top-1 accuracy in ``[0, 1]`` (of each
+            epoch's last batch).
             Optional ``"zero_shot_seen"`` and ``"zero_shot_heldout"`` ``(E,)`` (and any
             other ``"zero_shot_*"`` key) are drawn on the accuracy panel too; ``None`` or
             NaN marks an epoch where that series was not measured.

@@ -394,10 +394,15 @@ def train(config: TrainConfig, *, resume: str | Path | None = None,
 
 
 def _train_epoch(state: TrainState, epoch: int, pixels, tokens, comm) -> tuple[float, float]:
-    """One pass over the training set in the epoch's own shuffle; (mean loss, in-batch top-1)."""
+    """One pass over the training set in the epoch's own shuffle: (mean loss, in-batch top-1).
+
+    The in-batch top-1 is measured once, on the epoch's last batch after its step: one
+    more forward pass per epoch, where one per step cost the transformer CLIP a quarter
+    of its training time.
+    """
     n, b = len(pixels), state.config.batch_size
     order = np.random.default_rng([state.config.seed, epoch]).permutation(n)
-    losses, correct = [], 0
+    losses = []
     for start in range(0, n - b + 1, b):  # full batches only: every step sees B - 1 negatives
         idx = order[start:start + b]
         # NumPy's overflow warnings would bury the one message that matters: every step is
@@ -422,8 +427,7 @@ def _train_epoch(state: TrainState, epoch: int, pixels, tokens, comm) -> tuple[f
                     raise
                 raise TrainingDiverged(f"training diverged at {where}: {err}") from None
         losses.append(float(loss))
-        correct += _in_batch_correct(state.model, pixels[idx], tokens[idx])
-    return float(np.mean(losses)), correct / (len(losses) * b)
+    return float(np.mean(losses)), _in_batch_correct(state.model, pixels[idx], tokens[idx]) / b
 
 
 def _finite(x) -> bool:
