@@ -16,6 +16,15 @@ import pytest
 import numclip
 
 
+def open_clip_or_skip():
+    """open_clip, or a skip: it may be missing, or installed beside a torchvision that
+    does not load with this torch (a RuntimeError, not an ImportError)."""
+    try:
+        return importlib.import_module("open_clip")
+    except Exception as err:
+        pytest.skip(f"open_clip does not import here ({type(err).__name__}: {err})")
+
+
 def _cupy_or_skip():
     try:
         cupy = importlib.import_module("cupy")

@@ -8,13 +8,12 @@ rounded.  Pillow does the resampling on both sides, so a fixture mismatch under 
 Pillow than the manifest's would mean Pillow changed its bicubic filter.
 """
 
-import importlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_table_covers, bad, check_bad_row
+from conftest import assert_table_covers, bad, check_bad_row, open_clip_or_skip
 from PIL import Image
 
 from numclip.pretrained import image as image_module
@@ -22,15 +21,6 @@ from numclip.pretrained.image import OPENAI_MEAN, OPENAI_STD, preprocess
 
 FOLDER = Path(__file__).parent / "data" / "preprocess"
 MANIFEST = json.loads((FOLDER / "manifest.json").read_text())
-
-
-def open_clip_or_skip():
-    """open_clip, or a skip: it may be missing, or installed beside a torchvision that
-    does not load with this torch (a RuntimeError, not an ImportError)."""
-    try:
-        return importlib.import_module("open_clip")
-    except Exception as err:
-        pytest.skip(f"open_clip does not import here ({type(err).__name__}: {err})")
 
 
 def open_png(name):

@@ -17,7 +17,7 @@ import sys
 import make_tokenizer_fixture
 import numpy as np
 import pytest
-from conftest import assert_table_covers, bad, check_bad_row
+from conftest import assert_table_covers, bad, check_bad_row, open_clip_or_skip
 from make_tokenizer_fixture import CONTEXT_LENGTH, FIXTURE, FOLDER, MERGES, corpus
 
 from numclip.pretrained import tokenizer
@@ -31,15 +31,6 @@ MERGES_SHA256 = "924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804
 def needs_extra():
     pytest.importorskip("regex")
     pytest.importorskip("ftfy")
-
-
-def open_clip_or_skip():
-    """open_clip, or a skip: it may be missing, or installed beside a torchvision that
-    does not load with this torch (a RuntimeError, not an ImportError)."""
-    try:
-        return importlib.import_module("open_clip")
-    except Exception as err:
-        pytest.skip(f"open_clip does not import here ({type(err).__name__}: {err})")
 
 
 @pytest.fixture(scope="module")
