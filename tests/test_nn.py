@@ -49,7 +49,8 @@ from numclip.nn import (
     transformer,
     transformer_backward,
 )
-from numclip.nn.block import BLOCK_KEYS
+from numclip.nn.activations import activation
+from numclip.nn.block import BLOCK_KEYS, block_shapes
 from numclip.nn.validate import (
     as_activation,
     as_cache,
@@ -793,7 +794,12 @@ BAD = [
     bad(causal_mask, 3, [1.0], error=TypeError, words=("like", "list")),
     # -inf has no integer form: OverflowError before
     bad(causal_mask, 3, np.zeros(2, int), error=TypeError, words=("like", "float")),
+    bad(activation, "relu", error=ValueError,
+        words="activation must be one of ['gelu', 'quick_gelu'], got 'relu'"),
+    bad(activation, None, error=ValueError, words="activation must be one of"),
     # residual blocks
+    bad(block_shapes, 0, 4, error=ValueError, words="d must be at least 1"),
+    bad(block_shapes, 6, 2.5, error=TypeError, words="hidden must be an int"),
     bad(residual_block, X, without_key("b.mlp.c_fc.bias"), "b.", 3, error=ValueError,
         words="params has no 'b.mlp.c_fc.bias'"),
     bad(residual_block, X, BLOCK, "b.", 3, "relu", error=ValueError,

@@ -16,7 +16,8 @@ import numpy as np
 from numclip.backend import array_namespace
 from numclip.nn.validate import as_activation, as_cache, as_upstream
 
-__all__ = ["gelu", "gelu_backward", "quick_gelu", "quick_gelu_backward", "ACTIVATIONS"]
+__all__ = ["gelu", "gelu_backward", "quick_gelu", "quick_gelu_backward", "ACTIVATIONS",
+           "activation"]
 
 QUICK_GELU_SLOPE = 1.702  # OpenAI's constant: sigmoid(1.702 x) is within 0.02 of Phi(x)
 
@@ -99,6 +100,17 @@ def _sigmoid_of_slope(x):
 
 # name -> (forward, backward): open_clip's quick_gelu=True picks "quick_gelu"
 ACTIVATIONS = {"gelu": (gelu, gelu_backward), "quick_gelu": (quick_gelu, quick_gelu_backward)}
+
+
+def activation(name: str):
+    """The ``(forward, backward)`` pair of an activation named in :data:`ACTIVATIONS`.
+
+    Raises:
+        ValueError: any other name (or a name that is not a str).
+    """
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+    return ACTIVATIONS[name]
 
 
 def _normal_cdf(x):

@@ -14,14 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from numclip.backend import as_int
-from numclip.nn.activations import ACTIVATIONS
+from numclip.nn.activations import activation as activation_pair
 from numclip.nn.affine import linear, linear_backward
 from numclip.nn.attention import multi_head_attention, multi_head_attention_backward
 from numclip.nn.normalization import layer_norm, layer_norm_backward
 from numclip.nn.validate import as_activation, as_cache, as_heads, as_weight
 
 __all__ = ["residual_block", "residual_block_backward", "transformer", "transformer_backward",
-           "BLOCK_KEYS"]
+           "block_shapes", "BLOCK_KEYS"]
 
 # a block's parameters, after its prefix (e.g. "visual.transformer.resblocks.0.")
 BLOCK_KEYS = ("ln_1.weight", "ln_1.bias", "attn.in_proj_weight", "attn.in_proj_bias",
@@ -51,7 +51,7 @@ def residual_block(x, params: Mapping, prefix: str, num_heads: int, activation: 
         as_heads(num_heads, x.shape[-1])
     else:
         w = {k: params[prefix + k] for k in BLOCK_KEYS}
-    act, _ = _activation(activation)
+    act, _ = activation_pair(activation)
     h1, ln1 = layer_norm(x, w["ln_1.weight"], w["ln_1.bias"], validate=False)  # (B, L, D)
     a, attn = multi_head_attention(h1, w["attn.in_proj_weight"], w["attn.in_proj_bias"],
                                    w["attn.out_proj.weight"], w["attn.out_proj.bias"],
@@ -73,7 +73,7 @@ def residual_block_backward(dy, cache):
     """
     prefix, activation, ln1, attn, ln2, fc, act_cache, proj = as_cache(
         cache, "cache", 8, "residual_block")
-    _, act_backward = _activation(activation)
+    _, act_backward = activation_pair(activation)
     dg, dc_proj_w, dc_proj_b = linear_backward(dy, proj)  # (B, L, 4D)
     df = act_backward(dg, act_cache)  # (B, L, 4D)
     dh2, dc_fc_w, dc_fc_b = linear_backward(df, fc)  # (B, L, D)
@@ -135,21 +135,19 @@ def _block_params(params, prefix, x):
     d = x.shape[-1]
     fc = params[prefix + "mlp.c_fc.weight"]
     hidden = fc.shape[0] if getattr(fc, "ndim", None) == 2 else None  # the MLP's width
-    shapes = _block_shapes(d, hidden)
+    shapes = block_shapes(d, hidden)
     return {k: as_weight(params[prefix + k], f"params[{prefix + k!r}]", shapes[k], x)
             for k in BLOCK_KEYS}
 
 
-def _block_shapes(d: int, hidden: int | None) -> dict:
-    """Each block parameter's shape for tokens of width ``d`` and an MLP ``hidden`` wide."""
+def block_shapes(d: int, hidden: int | None) -> dict:
+    """Each block parameter's shape (under :data:`BLOCK_KEYS`, in that order) for tokens of
+    width ``d`` and an MLP ``hidden`` wide (None: any width)."""
+    d = as_int(d, "d", 1)
+    hidden = None if hidden is None else as_int(hidden, "hidden", 1)
     return {"ln_1.weight": (d,), "ln_1.bias": (d,), "attn.in_proj_weight": (3 * d, d),
             "attn.in_proj_bias": (3 * d,), "attn.out_proj.weight": (d, d),
             "attn.out_proj.bias": (d,), "ln_2.weight": (d,), "ln_2.bias": (d,),
             "mlp.c_fc.weight": (hidden, d), "mlp.c_fc.bias": (hidden,),
             "mlp.c_proj.weight": (d, hidden), "mlp.c_proj.bias": (d,)}
 
-
-def _activation(name):
-    if not isinstance(name, str) or name not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
-    return ACTIVATIONS[name]

@@ -22,9 +22,9 @@ import array_api_compat
 import numpy as np
 
 from numclip.backend import array_namespace, array_namespace_of, as_int
-from numclip.nn.activations import ACTIVATIONS
+from numclip.nn.activations import activation as activation_pair
 from numclip.nn.attention import causal_mask
-from numclip.nn.block import BLOCK_KEYS, transformer, transformer_backward
+from numclip.nn.block import block_shapes, transformer, transformer_backward
 from numclip.nn.embeddings import (
     add_positions,
     add_positions_backward,
@@ -70,22 +70,11 @@ def _check_rng(rng):
     return rng
 
 
-def _check_activation(activation):
-    if not isinstance(activation, str) or activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-
-
-def _block_shapes(prefix: str, width: int, layers: int, mlp_width: int) -> dict:
-    shapes = {}
-    per_key = {"ln_1.weight": (width,), "ln_1.bias": (width,),
-               "attn.in_proj_weight": (3 * width, width), "attn.in_proj_bias": (3 * width,),
-               "attn.out_proj.weight": (width, width), "attn.out_proj.bias": (width,),
-               "ln_2.weight": (width,), "ln_2.bias": (width,),
-               "mlp.c_fc.weight": (mlp_width, width), "mlp.c_fc.bias": (mlp_width,),
-               "mlp.c_proj.weight": (width, mlp_width), "mlp.c_proj.bias": (width,)}
-    for i in range(layers):
-        shapes |= {f"{prefix}resblocks.{i}.{k}": per_key[k] for k in BLOCK_KEYS}
-    return shapes
+def _stack_shapes(prefix: str, width: int, layers: int, mlp_width: int) -> dict:
+    """Every block's parameter shapes in a stack of ``layers``, under their full keys."""
+    per_key = block_shapes(width, mlp_width)
+    return {f"{prefix}resblocks.{i}.{k}": shape for i in range(layers)
+            for k, shape in per_key.items()}
 
 
 def _init_blocks(shapes: dict, width: int, layers: int, rng) -> dict:
@@ -163,7 +152,7 @@ class VisionTransformer:
         _positive(self, "image_size", "patch_size", "width", "layers", "heads", "output_dim",
                   "mlp_ratio")
         as_heads(self.heads, self.width)
-        _check_activation(self.activation)
+        activation_pair(self.activation)  # an unknown name is refused here
         _check_prefix(self.prefix)
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size ({self.image_size}) must be a multiple of "
@@ -181,7 +170,7 @@ class VisionTransformer:
                 f"{p}proj": (d, self.output_dim),
                 f"{p}conv1.weight": (d, 3, self.patch_size, self.patch_size),
                 f"{p}ln_pre.weight": (d,), f"{p}ln_pre.bias": (d,),
-                **_block_shapes(f"{p}transformer.", d, self.layers, self.mlp_ratio * d),
+                **_stack_shapes(f"{p}transformer.", d, self.layers, self.mlp_ratio * d),
                 f"{p}ln_post.weight": (d,), f"{p}ln_post.bias": (d,)}
 
     def init_params(self, rng) -> dict:
@@ -275,7 +264,7 @@ class TextTransformer:
         _positive(self, "context_length", "vocab_size", "width", "layers", "heads",
                   "output_dim", "mlp_ratio")
         as_heads(self.heads, self.width)
-        _check_activation(self.activation)
+        activation_pair(self.activation)  # an unknown name is refused here
         _check_prefix(self.prefix)
 
     def param_shapes(self) -> dict:
@@ -283,7 +272,7 @@ class TextTransformer:
         p, d = self.prefix, self.width
         return {f"{p}positional_embedding": (self.context_length, d),
                 f"{p}text_projection": (d, self.output_dim),
-                **_block_shapes(f"{p}transformer.", d, self.layers, self.mlp_ratio * d),
+                **_stack_shapes(f"{p}transformer.", d, self.layers, self.mlp_ratio * d),
                 f"{p}token_embedding.weight": (self.vocab_size, d),
                 f"{p}ln_final.weight": (d,), f"{p}ln_final.bias": (d,)}
 
