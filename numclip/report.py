@@ -89,14 +89,7 @@ def counting_accuracy(state, dataset) -> float:
         state: a :class:`~numclip.train.TrainState`.
         dataset: a :class:`~numclip.data.Dataset` (e.g. ``splits["seen"]``).
     """
-    check_state(state)
-    if not isinstance(dataset, Dataset):
-        raise TypeError(f"dataset must be a numclip.data.Dataset, got {type(dataset).__name__}")
-    model, counts = state.model, range(1, MAX_COUNT + 1)
-    prompts = [phrase(color, shape, k) for color, shape in CLASSES for k in counts]
-    texts = model.encode_texts(model.text_inputs(state.vocab, prompts, warn=False))
-    texts = np.reshape(np.asarray(texts), (len(CLASSES), MAX_COUNT, -1))  # (C, 3, D)
-    images = np.asarray(model.encode_images(dataset.pixels()))  # (n, D)
+    texts, images = _count_prompts_and_images(state, dataset)  # (C, 3, D), (n, D)
     scores = np.einsum("nd,nkd->nk", images, texts[dataset.labels])  # (n, 3): its 3 prompts
     return float(np.mean(np.argmax(scores, axis=1) + 1 == dataset.counts))
 
@@ -114,6 +107,15 @@ def any_count_accuracy(state, dataset) -> float:
         state: a :class:`~numclip.train.TrainState`.
         dataset: a :class:`~numclip.data.Dataset`.
     """
+    texts, images = _count_prompts_and_images(state, dataset)  # (C, 3, D), (n, D)
+    classes = np.mean(texts, axis=1)
+    classes /= np.linalg.norm(classes, axis=1, keepdims=True)  # (C, D)
+    return float(np.mean(np.argmax(images @ classes.T, axis=1) == dataset.labels))
+
+
+def _count_prompts_and_images(state, dataset):
+    """The embeddings of "a photo of one/two/three <class>" per class, ``(C, 3, D)``, and
+    of the dataset's images, ``(n, D)``, as NumPy arrays (after checking both arguments)."""
     check_state(state)
     if not isinstance(dataset, Dataset):
         raise TypeError(f"dataset must be a numclip.data.Dataset, got {type(dataset).__name__}")
@@ -121,10 +123,8 @@ def any_count_accuracy(state, dataset) -> float:
     prompts = [phrase(color, shape, k) for color, shape in CLASSES
                for k in range(1, MAX_COUNT + 1)]
     texts = model.encode_texts(model.text_inputs(state.vocab, prompts, warn=False))
-    classes = np.mean(np.reshape(np.asarray(texts), (len(CLASSES), MAX_COUNT, -1)), axis=1)
-    classes /= np.linalg.norm(classes, axis=1, keepdims=True)  # (C, D)
-    images = np.asarray(model.encode_images(dataset.pixels()))  # (n, D)
-    return float(np.mean(np.argmax(images @ classes.T, axis=1) == dataset.labels))
+    texts = np.reshape(np.asarray(texts), (len(CLASSES), MAX_COUNT, -1))  # (C, 3, D)
+    return texts, np.asarray(model.encode_images(dataset.pixels()))
 
 
 def checkpoint_metrics(state) -> dict:

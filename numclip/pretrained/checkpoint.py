@@ -176,11 +176,9 @@ class OpenCLIP:
     def encode_text(self, tokens):
         """``(B, L)`` integer token ids (:func:`~numclip.pretrained.tokenize`, L at most the
         context length) -> ``(B, embed_dim)`` features, unnormalized."""
-        xp = array_namespace(self.params["logit_scale"])
-        if isinstance(tokens, list | tuple):  # ids typed in, or tokenize(...).tolist()
-            tokens = _list_as_ids(tokens)
-            tokens = xp.asarray(tokens)
-        tokens = as_token_ids(tokens, "tokens", self.text.vocab_size, self.text.context_length)
+        # a list of ids (typed in, or tokenize(...).tolist()) becomes an array of the model's
+        tokens = as_token_ids(tokens, "tokens", self.text.vocab_size, self.text.context_length,
+                              like=self.params["logit_scale"])
         return self.text.forward(self.params, tokens, check_weights=False)[0]
 
     def logits(self, images, tokens):
@@ -246,14 +244,6 @@ def _checkpoint_path(path) -> Path:
                          "a torch .pt/.bin file is a pickle, which numclip never loads "
                          "(save its state_dict with safetensors.torch.save_file instead)")
     return path
-
-
-def _list_as_ids(tokens):
-    ids = np.asarray(tokens)
-    if ids.dtype.kind not in "iu":
-        raise TypeError(f"tokens must be integer token ids, got a list that converts to "
-                        f"{ids.dtype}")
-    return ids
 
 
 def _read_headers(path: Path) -> dict:
