@@ -129,10 +129,13 @@ def _merge_heads(t):
 def _finite_mask(mask, length, x, validate=True):
     """The mask with ``-inf`` replaced by a finite number so large that exp() of it is 0
     all the same: softmax refuses infinite input, and the weights come out identical."""
-    if not validate:
-        xp = array_namespace(x)
-        return xp.where(xp.isinf(mask), xp.asarray(xp.finfo(x.dtype).min / 4, dtype=x.dtype),
-                        mask)
+    if validate:
+        _check_mask(mask, length, x)
+    xp = array_namespace(x)
+    return xp.where(xp.isinf(mask), xp.asarray(xp.finfo(x.dtype).min / 4, dtype=x.dtype), mask)
+
+
+def _check_mask(mask, length, x):
     if not array_api_compat.is_array_api_obj(mask):
         raise TypeError(f"mask must be None or an (L, L) float array, got {type(mask).__name__}")
     xp = array_namespace_of({"mask": mask, "x": x})
@@ -146,4 +149,3 @@ def _finite_mask(mask, length, x, validate=True):
     if bool(xp.any(xp.all(xp.isinf(mask), axis=-1))):  # torch gives NaN for such a row
         raise ValueError("mask has a row of only -inf: that query may attend to no key, and "
                          "its softmax is undefined")
-    return xp.where(xp.isinf(mask), xp.asarray(xp.finfo(x.dtype).min / 4, dtype=x.dtype), mask)
