@@ -2,7 +2,7 @@
 
 1. ViT-B/32 image encoder inference: ``numclip.nn.encoders.VisionTransformer`` (called as
    ``numclip.pretrained.OpenCLIP.encode_image`` calls it, ``check_weights=False``: the
-   weights were checked when they were loaded) with
+   weights were checked when they were loaded; ``keep_cache=False``: no backward) with
    open_clip's ViT-B-32 architecture (random float32 weights, drawn as open_clip
    initialises them), a batch of 8 images at 224 px, against open_clip's
    ``CLIP(...).visual`` holding the same numbers, under ``torch.inference_mode()``;
@@ -103,6 +103,12 @@ def vit_images(seed: int = 1) -> np.ndarray:
     """``(8, 3, 224, 224)`` float32, standard normal: what CLIP's normalisation gives."""
     return np.random.default_rng(seed).standard_normal((VIT_BATCH, 3, 224, 224),
                                                        dtype=np.float32)
+
+
+def numclip_vit(vision, params: dict, images):
+    """numclip's ViT forward as ``OpenCLIP.encode_image`` calls it: the weights were checked
+    when they were loaded, and inference keeps no caches for a backward pass."""
+    return lambda: vision.forward(params, images, check_weights=False, keep_cache=False)
 
 
 def torch_visual(name: str, params: dict, torch, open_clip):
@@ -287,7 +293,7 @@ def measure_vit(repeats: int, pause: float, torch_libs) -> None:
     params, images = vit_weights(), vit_images()
     for name, activation in VIT_CONFIGS.items():
         vision = encoders_from_config(name)[0]
-        fns = {"numclip": lambda v=vision: v.forward(params, images, check_weights=False)}
+        fns = {"numclip": numclip_vit(vision, params, images)}
         print(f"  {name} ({activation}):")
         if torch_libs is not None:
             torch, open_clip = torch_libs
@@ -376,7 +382,7 @@ def child_fn(variant: str, workdir: Path):
         images = np.load(workdir / "images.npy")
         if torch_libs is None:
             vision = encoders_from_config(name)[0]
-            return lambda: vision.forward(params, images, check_weights=False)
+            return numclip_vit(vision, params, images)
         torch = torch_libs[0]
         visual, timages = torch_visual(name, params, *torch_libs), torch.from_numpy(images)
 
@@ -468,8 +474,7 @@ def run_profiles(skip_vit: bool, skip_step: bool) -> None:
         params, images = vit_weights(), vit_images()
         for name in VIT_CONFIGS:
             vision = encoders_from_config(name)[0]
-            profile(f"{name} inference",
-                    lambda v=vision: v.forward(params, images, check_weights=False), 2)
+            profile(f"{name} inference", numclip_vit(vision, params, images), 2)
         del params
     if not skip_step:
         model, pixels, ids = step_batch()

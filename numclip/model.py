@@ -233,7 +233,8 @@ class TinyCLIP:
             pixels = _as_input(pixels, "pixels", self.num_pixels, self.params["image_proj"])
             return l2_normalize(pixels @ self.params["image_proj"])[0]
         images = _as_images(self.params, pixels)
-        return l2_normalize(_towers_of(self.params)[0].forward(self.params, images)[0])[0]
+        vision = _towers_of(self.params)[0]
+        return l2_normalize(vision.forward(self.params, images, keep_cache=False)[0])[0]
 
     def encode_texts(self, token_features):
         """Text inputs (:meth:`text_inputs`) -> ``(n, D)`` unit-length text embeddings.
@@ -246,7 +247,8 @@ class TinyCLIP:
                                        self.params["text_proj"])
             return l2_normalize(token_features @ self.params["text_proj"])[0]
         ids = _as_ids(self.params, token_features)
-        return l2_normalize(_towers_of(self.params)[1].forward(self.params, ids)[0])[0]
+        text = _towers_of(self.params)[1]
+        return l2_normalize(text.forward(self.params, ids, keep_cache=False)[0])[0]
 
     def loss_and_grads(self, pixels, token_features):
         """Symmetric CLIP loss (or SigLIP's) of a batch of pairs and its gradients for

@@ -271,6 +271,18 @@ def test_unusual_but_valid_inputs_give_the_same_answer():
                                   text.forward(tparams, ids)[0])
 
 
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_inference_without_caches_gives_the_same_features(activation):
+    """keep_cache=False (what OpenCLIP and TinyCLIP's encode_* use) drops each block's
+    intermediates as it goes; the features must be the same numbers, bit for bit."""
+    (vit, params, images), (text, tparams, ids) = small_encoders(activation)
+    for encoder, p, x in ((vit, params, images), (text, tparams, ids)):
+        want, cache = encoder.forward(p, x)
+        got, none = encoder.forward(p, x, keep_cache=False)
+        np.testing.assert_array_equal(got, want)
+        assert cache is not None and none is None
+
+
 # ------------------------------------------------------------------ bad input
 
 VIT = VisionTransformer(8, 4, 6, 2, 3, 5)
@@ -356,6 +368,13 @@ BAD_INPUT = [
     ("VisionTransformer.forward",
      lambda: VIT.forward(as32(PV, "visual.proj"), IMG.astype(F32)), TypeError,
      ["visual.proj", "float64"]),
+    ("VisionTransformer.forward", lambda: VIT.forward(PV, IMG, keep_cache=0), TypeError,
+     ["keep_cache must be True or False, got int"]),
+    ("TextTransformer.forward", lambda: TEXT.forward(PT, IDS, keep_cache="no"), TypeError,
+     ["keep_cache must be True or False, got str"]),
+    # what forward(keep_cache=False) returns is no cache: backward says so
+    ("VisionTransformer.backward", lambda: VIT.backward(np.ones((2, 5)), None), TypeError,
+     ["cache must be the cache that VisionTransformer.forward returned, got NoneType"]),
     ("VisionTransformer.forward", lambda: VIT.forward(PV, IMG.astype(F32)), TypeError,
      ["params['visual.class_embedding'] has dtype float64", "images is float32"]),
     ("VisionTransformer.forward", lambda: VIT.forward(PV, strict(IMG)), TypeError,

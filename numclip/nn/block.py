@@ -87,23 +87,30 @@ def residual_block_backward(dy, cache):
 
 
 def transformer(x, params: Mapping, prefix: str, layers: int, num_heads: int,
-                activation: str = "gelu", mask=None, *, validate: bool = True):
+                activation: str = "gelu", mask=None, *, validate: bool = True,
+                keep_cache: bool = True):
     """``layers`` residual blocks in turn, under ``prefix + "resblocks.{i}."``.
 
     Args:
         prefix: e.g. ``"visual.transformer."`` or ``"transformer."`` (open_clip's keys).
         layers: the number of blocks, a positive int; the rest as :func:`residual_block`.
+        keep_cache: False for inference: each block's cache is dropped as soon as the
+            next block starts, so memory holds one block's intermediates, not all of them.
 
     Returns:
-        y ``(B, L, D)``, and the caches of every block (for :func:`transformer_backward`).
+        y ``(B, L, D)``, and the caches of every block (for :func:`transformer_backward`),
+        or None when ``keep_cache`` is False.
     """
     layers = as_int(layers, "layers", 1)
+    if not isinstance(keep_cache, bool):
+        raise TypeError(f"keep_cache must be True or False, got {type(keep_cache).__name__}")
     caches = []
     for i in range(layers):
         x, cache = residual_block(x, params, f"{prefix}resblocks.{i}.", num_heads,
                                   activation, mask, validate=validate)
-        caches.append(cache)
-    return x, tuple(caches)
+        if keep_cache:
+            caches.append(cache)
+    return x, tuple(caches) if keep_cache else None
 
 
 def transformer_backward(dy, cache):

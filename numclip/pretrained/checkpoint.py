@@ -171,7 +171,8 @@ class OpenCLIP:
         as the model (:func:`~numclip.pretrained.preprocess` gives float32)."""
         images = self._as_input(images, "images")
         # the weights were checked when the file was read: only their keys and shapes now
-        return self.vision.forward(self.params, images, check_weights=False)[0]
+        return self.vision.forward(self.params, images, check_weights=False,
+                                   keep_cache=False)[0]
 
     def encode_text(self, tokens):
         """``(B, L)`` integer token ids (:func:`~numclip.pretrained.tokenize`, L at most the
@@ -179,7 +180,8 @@ class OpenCLIP:
         # a list of ids (typed in, or tokenize(...).tolist()) becomes an array of the model's
         tokens = as_token_ids(tokens, "tokens", self.text.vocab_size, self.text.context_length,
                               like=self.params["logit_scale"])
-        return self.text.forward(self.params, tokens, check_weights=False)[0]
+        return self.text.forward(self.params, tokens, check_weights=False,
+                                 keep_cache=False)[0]
 
     def logits(self, images, tokens):
         """``(B_images, B_texts)`` logits per image: ``exp(logit_scale)`` times the cosine
