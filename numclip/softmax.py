@@ -95,7 +95,8 @@ def softmax(z, axis: int = -1):
     z, axis, xp = _checked(z, axis)
     with np.errstate(over="ignore"):  # z - max below -max is -inf, and exp(-inf) = 0 is right
         e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))  # every exponent <= 0
-    return e / xp.sum(e, axis=axis, keepdims=True)
+    e /= xp.sum(e, axis=axis, keepdims=True)  # in place: e is a new array
+    return e
 
 
 def softmax_backward(dp, p, axis: int = -1):

@@ -78,9 +78,10 @@ def multi_head_attention(x, in_proj_weight, in_proj_bias, out_proj_weight, out_p
     xp = array_namespace(x)
     qkv, in_cache = linear(x, in_proj_weight, in_proj_bias, validate=False)  # (B, L, 3D)
     q, k, v = (_split_heads(qkv[..., i * d:(i + 1) * d], h) for i in range(3))  # (B, H, L, hd)
-    scores = (q @ xp.permute_dims(k, (0, 1, 3, 2))) / math.sqrt(d // h)  # (B, H, L, L)
+    scores = q @ xp.permute_dims(k, (0, 1, 3, 2))  # (B, H, L, L); scaled in place
+    scores /= math.sqrt(d // h)
     if mask is not None:
-        scores = scores + _finite_mask(mask, length, x, validate)
+        scores += _finite_mask(mask, length, x, validate)
     p = softmax(scores, axis=-1)  # (B, H, L, L): each query's weights over the keys
     heads = _merge_heads(p @ v)  # (B, L, D)
     y, out_cache = linear(heads, out_proj_weight, out_proj_bias, validate=False)  # (B, L, D)

@@ -41,11 +41,13 @@ def layer_norm(x, weight, bias, eps: float = LAYER_NORM_EPS, *, validate: bool =
             raise ValueError(f"eps must be positive and finite, got {eps}")
     xp = array_namespace(x)
     mu = xp.mean(x, axis=-1, keepdims=True)  # (..., 1)
-    xc = x - mu  # (..., D)
-    var = xp.mean(xc * xc, axis=-1, keepdims=True)  # (..., 1), biased as torch's
+    xhat = x - mu  # (..., D), centred; scaled in place below
+    var = xp.vecdot(xhat, xhat)[..., None] / x.shape[-1]  # (..., 1), biased as torch's
     rstd = 1.0 / xp.sqrt(var + eps)  # (..., 1)
-    xhat = xc * rstd  # (..., D)
-    return xhat * weight + bias, (xhat, rstd, weight, "layer_norm")
+    xhat *= rstd
+    y = xhat * weight
+    y += bias  # in place: y is a new array
+    return y, (xhat, rstd, weight, "layer_norm")
 
 
 def layer_norm_backward(dy, cache):
