@@ -34,7 +34,7 @@ from numclip import distributed as dist
 from numclip.backend import array_namespace, as_bool, as_int, as_number, to_numpy
 from numclip.data import Dataset, make_dataset
 from numclip.model import ENCODERS, LOSSES, TRANSFORMER, TinyCLIP
-from numclip.optim import AdamW
+from numclip.optim import MAX_LOGIT_SCALE, AdamW
 from numclip.text import Vocabulary
 from numclip.threads import blas_threads_for
 
@@ -44,6 +44,7 @@ __all__ = ["TrainConfig", "TrainState", "train", "make_splits", "check_splits", 
 
 CHECKPOINT_FORMAT = "numclip-tiny-clip-v1"
 IMAGE_SIZE = 16  # make_splits draws 16 x 16 RGB images
+DATASETS = ("shapes", "scenes")  # numclip.data's one kind of object, numclip.scenes' two
 # AdamW's step size per encoder: the transformer trains slower at 3e-3 (zero-shot 0.29
 # after 4 epochs, against 0.60 at 1e-3) and diverges at 1e-2 (benchmarks/README.md)
 DEFAULT_LR = {"linear": 3e-3, "transformer": 1e-3}
@@ -111,6 +112,10 @@ class TrainConfig:
     loss: str = "clip"  # "clip" (softmax over the batch) or "siglip" (sigmoid per pair)
     encoder: str = "linear"  # "linear" maps, or "transformer": a small ViT and text
     #                          Transformer (numclip.model.TRANSFORMER), as CLIP's own
+    temperature: float | None = None  # None: learned, as CLIP; a number: tau, held fixed
+    data: str = "shapes"  # "shapes" (numclip.data) or "scenes" (numclip.scenes: two objects)
+    hard_negatives: bool = False  # NegCLIP: each caption's perturbation as an extra negative
+    #                               text (scenes only, CLIP loss only)
 
     def __post_init__(self):
         fix = {name: _integer(name, getattr(self, name), 1)
@@ -132,6 +137,22 @@ class TrainConfig:
         fix["encoder"] = str(self.encoder)
         if fix["lr"] is None:
             fix["lr"] = DEFAULT_LR[fix["encoder"]]
+        if self.temperature is not None:
+            fix["temperature"] = _real("temperature", self.temperature, positive=True)
+            if math.log(1 / fix["temperature"]) > MAX_LOGIT_SCALE * (1 + 1e-12):
+                raise ValueError(f"temperature must be at least 0.01: training clamps the "
+                                 f"scale 1/tau at 100, as CLIP does; got {fix['temperature']:g}")
+        if not isinstance(self.data, str):
+            raise TypeError(f"data must be a str, one of {DATASETS}, got "
+                            f"{type(self.data).__name__} {self.data!r}")
+        if self.data not in DATASETS:
+            raise ValueError(f"data must be one of {DATASETS}, got {self.data!r}")
+        fix["data"] = str(self.data)
+        fix["hard_negatives"] = as_bool(self.hard_negatives, "hard_negatives")
+        if fix["hard_negatives"] and (fix["data"] != "scenes" or fix["loss"] != "clip"):
+            raise ValueError("hard_negatives needs data='scenes' (whose captions have "
+                             "perturbations to push away) and loss='clip' (NegCLIP's loss), "
+                             f"got data={fix['data']!r} and loss={fix['loss']!r}")
         for name, value in fix.items():
             object.__setattr__(self, name, value)  # frozen; the checked, converted values
         if self.batch_size < 2:
@@ -314,6 +335,8 @@ def new_state(config: TrainConfig, train_set) -> TrainState:
     # unknown word in a prompt contribute nothing, instead of a random direction
     unknown_row = "text_proj" if config.encoder == "linear" else "token_embedding.weight"
     model.params[unknown_row][0] = 0.0
+    if config.temperature is not None:  # held there: _train_epoch never moves it
+        model.params["logit_scale"][...] = math.log(1 / config.temperature)
     optimizer = AdamW(lr=config.lr, weight_decay=config.weight_decay)
     return TrainState(config, model, optimizer, vocab)
 
@@ -414,6 +437,8 @@ def _train_epoch(state: TrainState, epoch: int, pixels, tokens, comm) -> tuple[f
                 mine = dist.shard_rows(idx, comm)
                 loss, grads = dist.distributed_loss_and_grads(state.model, pixels[mine],
                                                               tokens[mine], comm)
+            if state.config.temperature is not None:  # a fixed tau: no step for the scale
+                grads["logit_scale"] = grads["logit_scale"] * 0
             where = f"epoch {epoch + 1}, step {len(losses) + 1} of {n // b}"
             bad = [] if math.isfinite(float(loss)) else ["the loss"]
             bad += [f"the gradient of {k}" for k, g in grads.items() if not _finite(g)]

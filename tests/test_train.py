@@ -242,6 +242,20 @@ BAD_INPUT = [
     ("TrainConfig", config(loss=3), TypeError, ["loss must be a str", "int 3"]),
     ("TrainConfig", config(encoder="cnn"), ValueError, ["encoder must be one of", "'cnn'"]),
     ("TrainConfig", config(encoder=None), TypeError, ["encoder must be a str", "NoneType"]),
+    ("TrainConfig", config(temperature=0.0), ValueError, ["temperature must be positive"]),
+    ("TrainConfig", config(temperature=-1), ValueError, ["temperature must be positive"]),
+    ("TrainConfig", config(temperature=float("nan")), ValueError, ["temperature"]),
+    ("TrainConfig", config(temperature=0.005), ValueError,
+     ["temperature must be at least 0.01", "0.005"]),
+    ("TrainConfig", config(temperature="0.07"), TypeError, ["temperature must be a real"]),
+    ("TrainConfig", config(data="coco"), ValueError, ["data must be one of", "'coco'"]),
+    ("TrainConfig", config(data=1), TypeError, ["data must be a str", "int"]),
+    ("TrainConfig", config(hard_negatives="yes"), TypeError,
+     ["hard_negatives must be True or False"]),
+    ("TrainConfig", config(hard_negatives=True), ValueError,
+     ["hard_negatives needs data='scenes'", "data='shapes'"]),
+    ("TrainConfig", config(hard_negatives=True, data="scenes", loss="siglip"), ValueError,
+     ["hard_negatives needs", "loss='siglip'"]),
     ("TrainState", lambda p: tr.TrainState(None, *p.parts[1:]), TypeError,
      ["config must be a numclip.train.TrainConfig", "NoneType"]),
     ("TrainState", lambda p: tr.TrainState(SMALL, "model", *p.parts[2:]), TypeError,
@@ -585,3 +599,16 @@ def test_a_run_of_the_tiny_model_uses_one_blas_thread_and_a_wide_one_keeps_them(
     with tr.blas_threads(TrainConfig(batch_size=8192, embed_dim=1024, train_size=8192)):
         assert blas() == before
     assert blas() == before
+
+
+def test_a_fixed_temperature_holds_for_the_whole_run():
+    """temperature=tau starts the scale at 1/tau and no step moves it (the gradient of
+    logit_scale is zeroed, so AdamW's moments for it stay 0), while everything else trains."""
+    config = TrainConfig(epochs=2, train_size=512, batch_size=128, eval_size=64,
+                         temperature=0.5)
+    state = tr.train(config, quiet=True)
+    assert state.history["scale"] == pytest.approx([2.0, 2.0], rel=1e-6)
+    assert float(state.optimizer.state["m.logit_scale"]) == 0.0
+    learned = tr.train(dataclasses.replace(config, temperature=None), quiet=True)
+    assert learned.history["scale"][-1] != pytest.approx(1 / 0.07, rel=1e-6)
+    assert state.history["loss"] != learned.history["loss"]
