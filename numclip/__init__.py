@@ -19,7 +19,7 @@ from numclip.backend import (
     temperature_to_logit_scale,
     to_numpy,
 )
-from numclip.losses import clip_loss, clip_loss_reference, cross_entropy
+from numclip.losses import clip_loss, clip_loss_reference, cross_entropy, negclip_loss
 from numclip.normalize import l2_normalize, l2_normalize_backward
 from numclip.siglip import siglip_loss
 from numclip.similarity import logit_matrix, logit_matrix_backward
@@ -37,7 +37,7 @@ __all__ = [
     "array_namespace", "to_numpy", "temperature_to_logit_scale", "logit_scale_to_temperature",
     "l2_normalize", "l2_normalize_backward", "logit_matrix", "logit_matrix_backward",
     "logsumexp", "softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
-    "cross_entropy", "clip_loss", "clip_loss_reference", "siglip_loss",
+    "cross_entropy", "clip_loss", "clip_loss_reference", "negclip_loss", "siglip_loss",
     "checks", "gradcheck", "optim", "worked_example",
 ]
 

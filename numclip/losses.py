@@ -1,13 +1,15 @@
-"""Cross-entropy and CLIP's symmetric contrastive (InfoNCE) loss.
+"""Cross-entropy, CLIP's symmetric contrastive (InfoNCE) loss, and NegCLIP's.
 
 Each loss returns its value and its gradients together, so a training step
 is ``loss, grads = clip_loss(...)`` followed by an optimizer update.
-Derivations: ``docs/derivations.md#cross-entropy`` and
-``docs/derivations.md#the-symmetric-clip-loss``.
+Derivations: ``docs/derivations.md#cross-entropy``,
+``docs/derivations.md#the-symmetric-clip-loss`` and
+``docs/derivations.md#negclip-hard-negatives``.
 """
 
 import math
 
+import array_api_compat
 import numpy as np
 
 from numclip.backend import (
@@ -25,7 +27,7 @@ from numclip.normalize import l2_normalize, l2_normalize_backward
 from numclip.similarity import logit_matrix, logit_matrix_backward
 from numclip.softmax import log_softmax
 
-__all__ = ["cross_entropy", "clip_loss", "clip_loss_reference"]
+__all__ = ["cross_entropy", "clip_loss", "clip_loss_reference", "negclip_loss"]
 
 
 def cross_entropy(logits, targets):
@@ -153,6 +155,102 @@ def clip_loss_reference(image_embeds, text_embeds, logit_scale, *, normalize: bo
         dimage = l2_normalize_backward(dimage, image_cache)
         dtext = l2_normalize_backward(dtext, text_cache)
     return loss, {"image_embeds": dimage, "text_embeds": dtext, "logit_scale": dlogit_scale}
+
+
+def negclip_loss(image_embeds, text_embeds, negative_embeds, logit_scale, *,
+                 normalize: bool = True):
+    r"""NegCLIP's contrastive loss with hard-negative captions, and its gradients.
+
+    .. math:: S = e^{s}\,\hat I\,[\hat T;\, \hat H]^\top = [A \mid B], \qquad
+              L = \tfrac12\left(\operatorname{CE}(S, [0..N)) +
+                                \operatorname{CE}(A^\top, [0..N))\right)
+
+    Yuksekgonul et al., ICLR 2023 ("When and why vision-language models behave like
+    bags-of-words, and what to do about it?"): perturbed copies of the captions (relations
+    or attributes swapped, words shuffled) join the batch as ``M`` extra texts ``H``.
+    Row ``i`` of ``S`` (``N + M`` columns) asks "which text belongs to image i?" with the
+    negatives among the choices; row ``j`` of ``A.T`` (``A = S[:, :N]``) asks "which image
+    belongs to caption j?" over the ``N`` images only: a negative describes no image, so
+    it is no query (NegCLIP's choice).  Each cross-entropy is a mean over its ``N`` rows;
+    with ``M = 0`` this is :func:`clip_loss_reference`, operation for operation.
+
+    Args:
+        image_embeds: ``(N, D)`` image embeddings ``I``.
+        text_embeds: ``(N, D)`` text embeddings ``T``; row ``i`` is the caption of image ``i``.
+        negative_embeds: ``(M, D)`` hard-negative text embeddings ``H``, ``M >= 0`` (no
+            negatives: an empty ``(0, D)`` array); the library and dtype of ``text_embeds``.
+            Every image is contrasted with every negative, whichever caption it perturbs.
+        logit_scale: ``s = log(1/tau)``, a Python float or 0-d array, as in :func:`clip_loss`.
+        normalize: L2-normalize the rows first (``\hat I``, ``\hat T``, ``\hat H``) and
+            back-propagate through it; ``False`` uses the embeddings as given.
+
+    Returns:
+        loss: 0-d array, dtype of the embeddings; the mean over both directions.
+        grads: dict with ``"image_embeds"``, ``"text_embeds"``, ``"negative_embeds"``
+            (``(M, D)``, empty for ``M = 0``), ``"logit_scale"``, each with the shape,
+            dtype and type of the corresponding input.
+
+    Raises:
+        TypeError: embeddings or ``logit_scale`` of the wrong kind (see
+            :mod:`numclip.backend`); ``negative_embeds`` of another library or dtype than
+            ``text_embeds``; ``normalize`` not a bool.
+        ValueError: shapes that do not pair (``negative_embeds`` not 2-D, or of another
+            width ``D``), NaN or inf, or logits or a loss beyond the dtype's range.
+
+    Dense: it holds the ``(N, N + M)`` logits.  Derivation:
+    ``docs/derivations.md#negclip-hard-negatives``.
+    """
+    image_embeds, text_embeds = as_embedding_pair(image_embeds, text_embeds)
+    negative_embeds = _as_negatives(negative_embeds, text_embeds)
+    normalize = as_bool(normalize, "normalize")
+    logit_scale = as_log_scale(logit_scale)
+    xp = array_namespace_of({"image_embeds": image_embeds, "logit_scale": logit_scale})
+    n = image_embeds.shape[0]
+    texts = xp.concat([text_embeds, negative_embeds], axis=0)  # (N + M, D) captions first
+    if normalize:
+        image_embeds, image_cache = l2_normalize(image_embeds)
+        texts, texts_cache = l2_normalize(texts)
+    logits_per_image, cache = logit_matrix(image_embeds, texts, logit_scale)  # (N, N + M)
+    labels = xp.arange(n)  # image i's caption is column i; the negatives are nobody's
+    loss_image, dlogits_per_image = cross_entropy(logits_per_image, labels)  # over N + M texts
+    loss_text, dlogits_per_text = cross_entropy(logits_per_image[:, :n].T, labels)  # N images
+    loss = (loss_image + loss_text) / 2
+    # G = [G_A | G_B]: both directions meet on the captions, image -> text alone on negatives
+    dlogits = xp.concat([dlogits_per_image[:, :n] + dlogits_per_text.T,
+                         dlogits_per_image[:, n:]], axis=1) / 2  # (N, N + M)
+    dimage, dtexts, dlogit_scale = logit_matrix_backward(dlogits, cache)
+    if normalize:
+        dimage = l2_normalize_backward(dimage, image_cache)
+        dtexts = l2_normalize_backward(dtexts, texts_cache)
+    return loss, {"image_embeds": dimage, "text_embeds": dtexts[:n, :],
+                  "negative_embeds": dtexts[n:, :], "logit_scale": dlogit_scale}
+
+
+def _as_negatives(negative_embeds, text_embeds):
+    """Validate hard negatives: ``(M, D)`` like ``text_embeds``, where ``M = 0`` is allowed.
+
+    :func:`numclip.backend.as_matrix` refuses empty arrays (an empty batch is a mistake),
+    but no negatives is a valid choice: a ``(0, D)`` array skips it and is checked here.
+    """
+    name, d = "negative_embeds", text_embeds.shape[1]
+    if isinstance(negative_embeds, list | tuple) and len(negative_embeds) == 0:
+        raise ValueError(f"{name} must be 2-D with shape (M, {d}); for no negatives pass an "
+                         f"empty array of shape (0, {d}), not an empty "
+                         f"{type(negative_embeds).__name__} (it has no width D)")
+    is_array = array_api_compat.is_array_api_obj(negative_embeds)
+    if is_array and negative_embeds.ndim != 2:
+        raise ValueError(f"{name} must be 2-D with shape (M, {d}) (M = 0 allowed), got shape "
+                         f"{tuple(negative_embeds.shape)}")
+    if not (is_array and negative_embeds.shape[0] == 0):
+        negative_embeds = as_matrix(negative_embeds, name)
+    array_namespace_of({"text_embeds": text_embeds, name: negative_embeds})
+    if negative_embeds.shape[1] != d:
+        raise ValueError(f"{name} must have the width D of text_embeds, {d}, got "
+                         f"{negative_embeds.shape[1]}")
+    if negative_embeds.dtype != text_embeds.dtype:
+        raise TypeError(f"{name} must have the dtype of text_embeds, {text_embeds.dtype}, "
+                        f"got {negative_embeds.dtype}")
+    return negative_embeds
 
 
 def _as_targets(targets, n, c, xp):

@@ -17,7 +17,7 @@ from conftest import (
     put,
 )
 
-from numclip import clip_loss, clip_loss_reference, cross_entropy, losses, to_numpy
+from numclip import clip_loss, clip_loss_reference, cross_entropy, losses, negclip_loss, to_numpy
 from numclip.gradcheck import check_gradients, directional_check
 
 rng = np.random.default_rng(3)
@@ -280,6 +280,11 @@ BAD += [
     bad(cross_entropy, np.array([[0.0, 3e38]] * 4, np.float32), [0, 0, 0, 0], error=ValueError,
         words="the loss overflows float32"),
 ]
+
+# negclip_loss takes its images and texts as clip_loss does (the rows for its negatives,
+# scale and normalize are tests/test_negclip.py's)
+BAD += [bad(negclip_loss, row["img"], row["txt"], np.zeros((0, 2)), 1.0, error=error,
+            words=words) for row, error, words in BAD_EMBEDDING_PAIRS]
 
 
 @pytest.mark.parametrize("fn, args, kwargs, error, words", BAD)
