@@ -30,12 +30,13 @@ from numclip.backend import (
     array_namespace,
     array_namespace_of,
     as_float_array,
+    as_bool,
     as_int,
     as_log_scale,
     as_matrix,
     to_numpy,
 )
-from numclip.losses import clip_loss
+from numclip.losses import clip_loss, negclip_loss
 from numclip.nn.encoders import TextTransformer, VisionTransformer
 from numclip.normalize import l2_normalize
 from numclip.siglip import SIGLIP_INIT_LOGIT_BIAS, SIGLIP_INIT_LOGIT_SCALE, siglip_loss
@@ -179,23 +180,26 @@ class TinyCLIP:
         vocab.features(texts, warn=warn)  # the same checks and warnings as the linear one's
         return xp.asarray(_token_ids(vocab, texts, self.vocab_size))
 
-    def embed(self, pixels, texts):
+    def embed(self, pixels, texts, *, paired: bool = True):
         """The encoders' forward pass: unnormalized ``(B, D)`` image and text embeddings.
 
         Args:
             pixels: ``(B, P)`` flattened images, in the model's library and dtype (lists
                 of numbers are taken in its dtype).
             texts: ``(B, V)`` features or ``(B, L)`` ids, as :meth:`text_inputs` makes them.
+            paired: False lets ``texts`` have another number of rows than ``pixels``
+                (NegCLIP's captions followed by their hard negatives).
 
         Returns:
             image_embeds, text_embeds, and the cache for :meth:`embed_backward`.
         """
+        paired = as_bool(paired, "paired")
         if self.encoder == "linear":
-            pixels, texts = as_batch(self.params, pixels, texts)
+            pixels, texts = as_batch(self.params, pixels, texts, paired=paired)
             image_embeds = pixels @ self.params["image_proj"]  # (B, D)
             text_embeds = texts @ self.params["text_proj"]  # (B, D)
             return image_embeds, text_embeds, (pixels, texts)
-        images, ids = _as_transformer_batch(self.params, pixels, texts)
+        images, ids = _as_transformer_batch(self.params, pixels, texts, paired)
         vision, text = _towers_of(self.params)
         image_embeds, vision_cache = vision.forward(self.params, images)  # (B, D)
         text_embeds, text_cache = text.forward(self.params, ids)  # (B, D)
@@ -212,10 +216,11 @@ class TinyCLIP:
             pixels, texts = cache
             dimage_embeds = _as_input(dimage_embeds, "dimage_embeds", self.embed_dim, pixels)
             dtext_embeds = _as_input(dtext_embeds, "dtext_embeds", self.embed_dim, pixels)
-            if dimage_embeds.shape[0] != pixels.shape[0] or (
-                    dtext_embeds.shape[0] != pixels.shape[0]):
-                raise ValueError(f"dimage_embeds and dtext_embeds must have {pixels.shape[0]} "
-                                 "rows, one per pair of the batch embed saw")
+            for name, d, x, what in (("dimage_embeds", dimage_embeds, pixels, "image"),
+                                     ("dtext_embeds", dtext_embeds, texts, "text")):
+                if d.shape[0] != x.shape[0]:
+                    raise ValueError(f"{name} must have {x.shape[0]} rows, one per {what} of "
+                                     f"the batch embed saw, got {d.shape[0]}")
             return {"image_proj": pixels.T @ dimage_embeds,  # (P, D) = (P, B) @ (B, D)
                     "text_proj": texts.T @ dtext_embeds}  # (V, D)
         vision, text = _towers_of(self.params)
@@ -250,19 +255,24 @@ class TinyCLIP:
         text = _towers_of(self.params)[1]
         return l2_normalize(text.forward(self.params, ids, keep_cache=False)[0])[0]
 
-    def loss_and_grads(self, pixels, token_features):
-        """Symmetric CLIP loss (or SigLIP's) of a batch of pairs and its gradients for
-        every parameter.
+    def loss_and_grads(self, pixels, token_features, negatives=None):
+        """Symmetric CLIP loss (or SigLIP's, or NegCLIP's) of a batch of pairs and its
+        gradients for every parameter.
 
         Args:
             pixels: ``(B, P)`` images, row ``i`` paired with ``token_features[i]``, in
                 the model's array library and dtype (as for :meth:`encode_images`).
             token_features: ``(B, V)`` bag-of-words features or ``(B, L)`` ids
                 (:meth:`text_inputs`).
+            negatives: None, or ``(M, V)`` features / ``(M, L)`` ids of hard-negative
+                texts (NegCLIP, :func:`numclip.losses.negclip_loss`): every image's softmax
+                also runs over them.  CLIP loss only.
 
         Returns:
             loss (0-d), grads: dict with the keys and shapes of ``params``.
         """
+        if negatives is not None:
+            return self._negclip_loss_and_grads(pixels, token_features, negatives)
         image_embeds, text_embeds, cache = self.embed(pixels, token_features)
         if self.loss == "siglip":
             loss, g = siglip_loss(image_embeds, text_embeds, self.params["logit_scale"],
@@ -273,6 +283,32 @@ class TinyCLIP:
         grads["logit_scale"] = g["logit_scale"]  # ()
         if "logit_bias" in g:
             grads["logit_bias"] = g["logit_bias"]  # ()
+        return loss, {k: grads[k] for k in self.params}
+
+    def _negclip_loss_and_grads(self, pixels, token_features, negatives):
+        """:meth:`loss_and_grads` with hard negatives: the captions and the negatives go
+        through the text tower as one batch of B + M texts."""
+        if self.loss != "clip":
+            raise ValueError(f"negatives need loss='clip' (NegCLIP's loss), got {self.loss!r}")
+        if self.encoder == "linear":
+            proj = self.params["text_proj"]
+            token_features = _as_input(token_features, "token_features", self.vocab_size, proj)
+            negatives = _as_input(negatives, "negatives", self.vocab_size, proj)
+        else:
+            token_features = _as_ids(self.params, token_features)
+            negatives = _as_ids(self.params, negatives, "negatives")
+        xp = array_namespace(self.params["logit_scale"])
+        b = token_features.shape[0]
+        image_embeds, texts, cache = self.embed(
+            pixels, xp.concat([token_features, negatives], axis=0), paired=False)
+        if image_embeds.shape[0] != b:
+            raise ValueError("pixels and token_features must hold the same number of pairs B "
+                             f"(row i of each is one image and its caption), got "
+                             f"{image_embeds.shape[0]} and {b}")
+        loss, g = negclip_loss(image_embeds, texts[:b], texts[b:], self.params["logit_scale"])
+        dtexts = xp.concat([g["text_embeds"], g["negative_embeds"]], axis=0)
+        grads = self.embed_backward(g["image_embeds"], dtexts, cache)
+        grads["logit_scale"] = g["logit_scale"]  # ()
         return loss, {k: grads[k] for k in self.params}
 
     def to(self, xp) -> TinyCLIP:
@@ -344,22 +380,22 @@ def _as_images(params, pixels):
     return xp.permute_dims(xp.reshape(pixels, (pixels.shape[0], side, side, 3)), (0, 3, 1, 2))
 
 
-def _as_ids(params, ids):
+def _as_ids(params, ids, name="token_features"):
     """``(B, L)`` token ids for the text tower, each ending in ``<end>`` (the largest)."""
     from numclip.nn.validate import as_token_ids
 
-    ids = as_token_ids(ids, "token_features", params["token_embedding.weight"].shape[0],
+    ids = as_token_ids(ids, name, params["token_embedding.weight"].shape[0],
                        TRANSFORMER["context_length"])
     xp = array_namespace(ids)
     if not bool(xp.all(xp.max(ids, axis=1) == params["token_embedding.weight"].shape[0] - 1)):
-        raise ValueError("token_features must be token ids with an <end> token (the largest "
+        raise ValueError(f"{name} must be token ids with an <end> token (the largest "
                          "id) in every row; make them with model.text_inputs(vocab, texts)")
     return ids
 
 
-def _as_transformer_batch(params, pixels, texts):
+def _as_transformer_batch(params, pixels, texts, paired=True):
     images, ids = _as_images(params, pixels), _as_ids(params, texts)
-    if images.shape[0] != ids.shape[0]:
+    if paired and images.shape[0] != ids.shape[0]:
         raise ValueError("pixels and token_features must hold the same number of pairs B "
                          "(row i of each is one image and its caption), got "
                          f"{images.shape[0]} and {ids.shape[0]}")
@@ -387,7 +423,7 @@ def _as_input(x, name, width, like):
     return x
 
 
-def as_batch(params: dict, pixels, token_features):
+def as_batch(params: dict, pixels, token_features, *, paired: bool = True):
     """Validate a batch of pairs for a TinyCLIP's ``params``; return it as arrays.
 
     Args:
@@ -395,6 +431,7 @@ def as_batch(params: dict, pixels, token_features):
         pixels: ``(B, P)`` images; token_features: ``(B, V)`` captions, row ``i`` of
             each one pair.  Arrays in the model's library and dtype, or lists of
             numbers (taken in the model's dtype).
+        paired: False allows another number of captions than images.
 
     Raises:
         TypeError, ValueError: naming ``pixels`` or ``token_features``: not a finite
@@ -407,7 +444,7 @@ def as_batch(params: dict, pixels, token_features):
     image_proj, text_proj = params["image_proj"], params["text_proj"]
     pixels = _as_input(pixels, "pixels", image_proj.shape[0], image_proj)
     token_features = _as_input(token_features, "token_features", text_proj.shape[0], text_proj)
-    if pixels.shape[0] != token_features.shape[0]:
+    if as_bool(paired, "paired") and pixels.shape[0] != token_features.shape[0]:
         raise ValueError("pixels and token_features must hold the same number of pairs B "
                          "(row i of each is one image and its caption), got "
                          f"{pixels.shape[0]} and {token_features.shape[0]}")

@@ -304,6 +304,7 @@ def _calls_with_float16():
         "cross_entropy": lambda: numclip.cross_entropy(H, [0, 1]),
         "clip_loss": lambda: numclip.clip_loss(H, H, 2.0),
         "clip_loss_reference": lambda: numclip.clip_loss_reference(H, H, 2.0),
+        "negclip_loss": lambda: numclip.negclip_loss(H, H, H[:0], 2.0),
         "siglip_loss": lambda: numclip.siglip_loss(H, H, 2.0, -10.0),
         "siglip_loss bias": lambda: numclip.siglip_loss(np.ones((2, 3)), np.ones((2, 3)), 2.0,
                                                         np.float16(-10.0)),

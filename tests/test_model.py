@@ -21,6 +21,33 @@ def test_end_to_end_gradients_match_finite_differences_float64(loss):
     assert max(errors.values()) < 1e-7, errors
 
 
+def test_hard_negative_gradients_match_finite_differences_float64():
+    """NegCLIP through the linear model: the captions and their negatives share the text
+    tower, so text_proj's gradient sums both; checked end to end in float64."""
+    model = TinyCLIP.create(num_pixels=7, vocab_size=5, embed_dim=3, seed=1, dtype=np.float64)
+    rng = np.random.default_rng(3)
+    pixels, tokens, negatives = rng.random((6, 7)), rng.random((6, 5)), rng.random((4, 5))
+    loss, grads = model.loss_and_grads(pixels, tokens, negatives)
+    errors = check_gradients(lambda: model.loss_and_grads(pixels, tokens, negatives)[0],
+                             model.params, grads)
+    assert max(errors.values()) < 1e-7, errors
+    assert float(loss) > float(model.loss_and_grads(pixels, tokens)[0])  # more to reject
+
+
+def test_hard_negatives_that_equal_their_captions_tie_in_a_bag_of_words():
+    """A bag-of-words caption and its word-swapped negative have equal features: the
+    negative's column of the image->text logits equals the caption's."""
+    from numclip.losses import negclip_loss
+
+    model = TinyCLIP.create(num_pixels=7, vocab_size=5, embed_dim=3, seed=1, dtype=np.float64)
+    rng = np.random.default_rng(4)
+    pixels, tokens = rng.random((3, 7)), rng.random((3, 5))
+    loss, _ = model.loss_and_grads(pixels, tokens, tokens.copy())
+    images, texts = pixels @ model.params["image_proj"], tokens @ model.params["text_proj"]
+    want, _ = negclip_loss(images, texts, texts, model.params["logit_scale"])
+    assert float(loss) == pytest.approx(float(want), rel=1e-12)
+
+
 def test_siglip_model_starts_where_open_clip_starts():
     model = TinyCLIP.create(10, 4, 8, loss="siglip")
     assert float(model.params["logit_scale"]) == pytest.approx(np.log(10.0), rel=1e-6)
@@ -324,7 +351,24 @@ BAD_INPUT = [
      ["dimage_embeds must have 3 columns"]),
     ("TinyCLIP.embed_backward", lambda: MODEL.embed_backward(
         np.ones((3, 3), F32), np.ones((3, 3), F32), MODEL.embed(PIXELS, TOKENS)[2]), ValueError,
-     ["dimage_embeds and dtext_embeds must have 2 rows"]),
+     ["dimage_embeds must have 2 rows, one per image of the batch embed saw, got 3"]),
+    ("TinyCLIP.embed_backward", lambda: MODEL.embed_backward(
+        np.ones((2, 3), F32), np.ones((3, 3), F32), MODEL.embed(PIXELS, TOKENS)[2]), ValueError,
+     ["dtext_embeds must have 2 rows, one per text of the batch embed saw, got 3"]),
+    ("TinyCLIP.embed", lambda: MODEL.embed(PIXELS, TOKENS, paired=1), TypeError,
+     ["paired must be True or False"]),
+    ("TinyCLIP.embed", lambda: MODEL.embed(PIXELS, TOKENS[:1]), ValueError,
+     ["same number of pairs B"]),
+    ("as_batch", lambda: as_batch(MODEL.params, PIXELS, TOKENS, paired="no"), TypeError,
+     ["paired must be True or False"]),
+    ("TinyCLIP.loss_and_grads", lambda: MODEL.loss_and_grads(PIXELS, TOKENS, TOKENS[:, :3]),
+     ValueError, ["negatives must have 4 columns"]),
+    ("TinyCLIP.loss_and_grads", lambda: MODEL.loss_and_grads(PIXELS, TOKENS, [1.0, 2.0]),
+     ValueError, ["negatives"]),
+    ("TinyCLIP.loss_and_grads", lambda: MODEL.loss_and_grads(PIXELS, TOKENS[:1], TOKENS),
+     ValueError, ["same number of pairs B"]),
+    ("TinyCLIP.loss_and_grads", lambda: TinyCLIP.create(6, 4, 3, loss="siglip").loss_and_grads(
+        PIXELS, TOKENS, TOKENS), ValueError, ["negatives need loss='clip'", "'siglip'"]),
 ]
 
 

@@ -62,6 +62,29 @@ def test_every_parameter_gradient_matches_centred_finite_differences(loss):
     assert max(worst.values()) < 1e-7, {k: e for k, e in worst.items() if e >= 1e-7}
 
 
+def test_hard_negative_gradients_match_centred_finite_differences():
+    """NegCLIP through the transformer: captions and negatives go through the text tower
+    as one batch, and every parameter's gradient still matches (same bound as above)."""
+    m = model()
+    pixels, ids = batch(m, n=4)
+    negatives = m.text_inputs(VOCAB, ["red a circle", "blue two squares", "a triangle green"])
+    _, grads = m.loss_and_grads(pixels, ids, negatives)
+    rng = np.random.default_rng(12)
+    h, worst = 1e-6, {}
+    for key, value in m.params.items():
+        flat = value.reshape(-1)
+        for i in rng.choice(flat.size, size=min(2, flat.size), replace=False):
+            saved = flat[i]
+            flat[i] = saved + h
+            up = float(m.loss_and_grads(pixels, ids, negatives)[0])
+            flat[i] = saved - h
+            down = float(m.loss_and_grads(pixels, ids, negatives)[0])
+            flat[i] = saved
+            worst[key] = max(worst.get(key, 0.0),
+                             abs((up - down) / (2 * h) - np.reshape(grads[key], -1)[i]))
+    assert max(worst.values()) < 1e-7, {k: e for k, e in worst.items() if e >= 1e-7}
+
+
 def test_a_wrong_gradient_fails_that_check():
     m = model()
     pixels, ids = batch(m)
