@@ -29,8 +29,8 @@ import numpy as np
 from numclip.backend import (
     array_namespace,
     array_namespace_of,
-    as_float_array,
     as_bool,
+    as_float_array,
     as_int,
     as_log_scale,
     as_matrix,
