@@ -494,17 +494,24 @@ def _generate(n: int, seed: int, compositions: str, kinds: str, image_size: int)
     """:func:`make_scenes` once its arguments are checked."""
     rng = np.random.default_rng(seed)
     pairs = _pairs(compositions)
-    chosen = pairs[rng.permutation(np.arange(n) % len(pairs))]  # (n, 2) balanced
+    chosen = pairs[_balanced(n, len(pairs), rng)]  # (n, 2) class ids of object 0 and 1
     colors, shapes = np.moveaxis(np.array(CLASSES, dtype=np.int64)[chosen], -1, 0)  # (n, 2) x2
     # kind, layout and first as the bits of one balanced draw: every combination as often
-    combos = 8 if kinds == "both" else 4
-    combo = rng.permutation(np.arange(n) % combos)  # (n,)
+    combo = _balanced(n, 8 if kinds == "both" else 4, rng)  # (n,)
     kind = combo // 4 if kinds == "both" else np.full(n, KINDS.index(kinds), dtype=np.int64)
     layout, first = (combo // 2) % 2, combo % 2  # (n,), (n,)
     masks = _draw_masks(shapes, layout, image_size, rng)  # (n, 2, S, S)
     images = _paint(masks, colors, rng)  # (n, S, S, 3)
     captions, negatives = _describe(colors, shapes, layout, kind, first)
     return Scenes(images, colors, shapes, layout, kind, first, captions, negatives)
+
+
+def _balanced(n: int, k: int, rng) -> np.ndarray:
+    """``(n,)`` int64 draws from ``range(k)``, each ``n // k`` or ``n // k + 1`` times, in
+    random order.  Which values get the extra draw is random too: with ``n < k`` the
+    draws are a random sample, not the first ``n`` values (the first pairs all hold one
+    object, a red circle)."""
+    return rng.permutation(k)[rng.permutation(np.arange(n) % k)]
 
 
 def _describe(colors, shapes, layout, kinds, first) -> tuple[tuple[str, ...], tuple[str, ...]]:

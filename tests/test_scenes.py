@@ -111,6 +111,15 @@ def test_held_out_logic_and_balance_of_the_pairs(compositions):
         assert min(in_heldout) >= 1
 
 
+def test_a_few_scenes_are_a_sample_of_every_object_not_the_first_pairs():
+    """Fewer scenes than pairs: balance cannot reach every pair, but the scenes must
+    still be a random sample (the first 40 pairs all hold the red circle)."""
+    ds = make_scenes(40, seed=3, compositions="all")
+    assert len({tuple(objects(ds, i)) for i in range(40)}) == 40  # of 1,120 pairs
+    assert len({objects(ds, i)[0] for i in range(40)}) >= 20  # of 40 compositions
+    assert any(1 in make_scenes(3, seed=s).kinds for s in range(10))  # not always relations
+
+
 def test_seen_and_heldout_make_up_all():
     assert allowed_pairs("seen") | allowed_pairs("heldout") == allowed_pairs("all")
     assert not allowed_pairs("seen") & allowed_pairs("heldout")
