@@ -7,8 +7,10 @@
   contrastive loss pulls up, along rows and along columns.
 * ``clip-zero-shot.svg``: class names written into a prompt, encoded once, and an
   image classified by its most similar prompt.
+* ``scenes-samples.svg``: twelve scenes of ``numclip.scenes``, each with its caption
+  and its hard negative (the same words, another meaning).
 
-The pictures and captions are real samples of ``numclip.data``; the output is
+The pictures and captions are real samples of ``numclip.data`` and ``numclip.scenes``; the output is
 deterministic (no dates, fixed SVG ids), so re-running it changes nothing.
 """
 
@@ -24,6 +26,7 @@ import numpy as np
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Polygon
 
 from numclip.data import class_name, make_dataset
+from numclip.scenes import KINDS, make_scenes
 
 HERE = Path(__file__).resolve().parent
 IMAGE = "#3f51b5"  # image side (indigo, the site's primary colour)
@@ -201,6 +204,40 @@ def zero_shot_figure(path):
     plt.close(fig)
 
 
+def scenes_figure(path):
+    """Twelve scenes of seen compositions (as training sees them), six with relation
+    captions and six with binding captions, each with its caption and hard negative."""
+    import textwrap
+
+    rows = [make_scenes(6, seed=4 + k, kinds=kind) for k, kind in enumerate(KINDS)]
+    cols, w, h = 6, 2.2, 3.45
+    height = len(rows) * h
+    fig = plt.figure(figsize=(cols * w, height))
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.set_xlim(0, cols * w)
+    ax.set_ylim(0, height)
+    ax.axis("off")
+    for r, (kind, scenes) in enumerate(zip(KINDS, rows, strict=True)):
+        top = height - r * h - 0.55  # top edge of this row's images
+        ax.text(0.12, top + 0.3, f"{kind} captions, each with its hard negative (\u2717)",
+                fontsize=10 * FONT, color=INK, weight="bold", va="center")
+        for c in range(cols):
+            x = c * w + 0.3
+            ax.imshow(scenes.images[c], extent=(x, x + 1.6, top - 1.6, top),
+                      interpolation="nearest", zorder=2)
+            ax.add_patch(FancyBboxPatch((x, top - 1.6), 1.6, 1.6, boxstyle="square,pad=0",
+                                        fc="none", ec="#90a4ae", lw=1, zorder=3))
+            caption = textwrap.fill(scenes.captions[c], 22)
+            ax.text(x + 0.8, top - 1.72, caption, ha="center", va="top", fontsize=7.2 * FONT,
+                    color=TEXT, linespacing=1.1)
+            below = top - 1.72 - 0.2 * (caption.count("\n") + 1) - 0.12  # under the caption
+            ax.text(x + 0.8, below, "\u2717 " + textwrap.fill(scenes.negatives[c], 24),
+                    ha="center", va="top", fontsize=6.2 * FONT, color="#78909c",
+                    linespacing=1.1)
+    fig.savefig(path, metadata={"Date": None})
+    plt.close(fig)
+
+
 if __name__ == "__main__":
     import sys
 
@@ -208,4 +245,6 @@ if __name__ == "__main__":
     suffix = ".png" if "--png" in sys.argv else ".svg"
     training_figure(out / f"clip-training{suffix}")
     zero_shot_figure(out / f"clip-zero-shot{suffix}")
-    print("wrote", out / f"clip-training{suffix}", "and", out / f"clip-zero-shot{suffix}")
+    scenes_figure(out / f"scenes-samples{suffix}")
+    print("wrote", out / f"clip-training{suffix}", out / f"clip-zero-shot{suffix}", "and",
+          out / f"scenes-samples{suffix}")
