@@ -5,24 +5,25 @@ Each probe asks, image by image, whether the true caption scores *strictly* high
 benchmark does (Yuksekgonul et al., ICLR 2023, "When and why vision-language models
 behave like bags-of-words"); its accuracy is the fraction of images where it does.
 A tie, the true caption scoring exactly as high as the best perturbation, is a
-failure (ARO's own code takes the first of equal scores, which with the true caption
-last is effectively the same) and is counted separately, because a tie says more
-than a wrong answer: the model cannot see the difference at all.
+failure here, and is counted separately, because a tie says more than a wrong answer:
+the model cannot see the difference at all.  ARO's code
+(mertyg/vision-language-models-are-bows, ``dataset_zoo/aro_datasets.py``) takes the
+first of equal scores: in VG-Relation and VG-Attribution the true caption comes last,
+so a tie fails there too; in its COCO and Flickr order tasks the true caption comes
+first, so a tie would pass.  A real CLIP never ties exactly, so only a model that truly
+is a bag of words tells the two apart: here it scores 0 on order, by ARO's code 1.
 
-The suites (:data:`PROBE_SUITES`):
+The suites (:data:`PROBE_SUITES`), each with its chance accuracy (:data:`CHANCE`):
 
-========== ====================================================== ===================
-suite      perturbed captions                                      chance
-========== ====================================================== ===================
-relation   the two objects swapped around the relation             1/2
-           (:func:`numclip.scenes.swap_objects`)
-attribution the colours swapped between the objects                1/2
-           (:func:`numclip.scenes.swap_attributes`)
-order      ARO's four word-order shuffles of a scene caption       1/5
-           (:data:`numclip.scenes.ORDER_SHUFFLES`)
-counting   the same prompt with the other counts, 1 to 3           1/3
-           (:func:`numclip.data.phrase`, images of numclip.data)
-========== ====================================================== ===================
+* **relation** (1/2): a scene's relation caption against its two objects swapped
+  around the relation (:func:`numclip.scenes.swap_objects`);
+* **attribution** (1/2): a binding caption against the colours swapped between the
+  objects (:func:`numclip.scenes.swap_attributes`);
+* **order** (1/5): a scene caption of either kind against ARO's four word-order shuffles
+  (:data:`numclip.scenes.ORDER_SHUFFLES`);
+* **counting** (1/3): an image of :mod:`numclip.data` (one to three copies of one
+  object) and the prompt :func:`numclip.data.phrase` with its count, against the same
+  prompt with the other two counts.
 
 A bag-of-words text encoder gives every caption with the same words the same
 embedding, so on relation, attribution and order it ties on every item and scores

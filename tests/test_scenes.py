@@ -272,7 +272,7 @@ def test_background_is_black_up_to_the_noise():
 
 CAPTION = "a red circle to the left of a blue square"
 SHUFFLES = [shuffle_nouns_and_adjectives, shuffle_all_but_nouns_and_adjectives,
-            shuffle_trigrams, shuffle_within_trigrams]
+            shuffle_within_trigrams, shuffle_trigrams]  # ARO's order (COCO_Order)
 NOUNS_ADJ = set(SHAPES) | set(COLORS)
 
 
