@@ -3,7 +3,8 @@
 ``numclip example`` walks through the course page's worked example with the
 page's printed value beside numclip's at every step; ``numclip train`` trains
 the tiny CLIP and reports zero-shot accuracy; ``numclip zeroshot`` evaluates
-a saved checkpoint with chosen prompt templates; ``numclip classify`` runs a real
+a saved checkpoint with chosen prompt templates; ``numclip probe`` asks a checkpoint
+the questions CLIP gets wrong (numclip.probes); ``numclip classify`` runs a real
 open_clip checkpoint on your images (docs/pretrained.md).
 """
 
@@ -54,6 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="CLIP's softmax loss (default) or SigLIP's sigmoid loss")
     train.add_argument("--encoder", choices=["linear", "transformer"],
                        help="linear maps (default) or a small ViT and text Transformer")
+    train.add_argument("--data", choices=["shapes", "scenes"],
+                       help="one kind of object per image (default) or two-object scenes "
+                            "with relations (numclip.scenes)")
+    train.add_argument("--hard-negatives", action="store_true", default=None,
+                       help="NegCLIP: each caption's perturbation is an extra negative text "
+                            "(needs --data scenes)")
+    train.add_argument("--temperature", type=_positive_float, metavar="TAU",
+                       help="hold the temperature fixed at TAU (at least 0.01) instead of "
+                            "learning it")
     train.add_argument("--out", metavar="CKPT",
                        help="save a checkpoint (.npz) after each epoch, atomically (with "
                             "--resume, the default is the resumed file)")
@@ -76,6 +86,20 @@ def build_parser() -> argparse.ArgumentParser:
     zeroshot.add_argument("--template", action="append", metavar="T",
                           help="prompt template with {} for the class name; repeat to ensemble")
     zeroshot.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+    probe = sub.add_parser("probe", help="ARO-style probes of a checkpoint: word order, "
+                                         "binding, relations, counting (numclip.probes)")
+    probe.add_argument("checkpoint", metavar="CKPT")
+    probe.add_argument("--suite", nargs="+", choices=["relation", "attribution", "order",
+                                                      "counting"],
+                       default=["relation", "attribution", "order", "counting"],
+                       help="which probes (default: all four)")
+    probe.add_argument("--n", type=_positive_int, default=1000,
+                       help="images per probe (default 1000)")
+    probe.add_argument("--seed", type=_non_negative_int, default=0,
+                       help="seed of the probe images and shuffles (default 0)")
+    probe.add_argument("--json", action="store_true",
+                       help="print one JSON object: suite -> accuracy, chance, items, ties")
 
     classify = sub.add_parser("classify", help="zero-shot classify images with an open_clip "
                                                "checkpoint (needs numclip[pretrained])")
@@ -103,9 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.error("a command is required: example, train, zeroshot or classify")
+        parser.error("a command is required: example, train, zeroshot, probe or classify")
     command = {"example": _cmd_example, "train": _cmd_train, "zeroshot": _cmd_zeroshot,
-               "classify": _cmd_classify}
+               "probe": _cmd_probe, "classify": _cmd_classify}
     with warnings.catch_warnings():  # restores the caller's warning display afterwards
         warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)
         try:
@@ -185,7 +209,8 @@ def _train(args, comm) -> int:
 
     given = {"epochs": args.epochs, "batch_size": args.batch_size,
              "embed_dim": args.embed_dim, "lr": args.lr, "seed": args.seed, "loss": args.loss,
-             "encoder": args.encoder}
+             "encoder": args.encoder, "data": args.data, "hard_negatives": args.hard_negatives,
+             "temperature": args.temperature}
     given = {k: v for k, v in given.items() if v is not None}
     saved = None if args.resume is None else tr.load_checkpoint(args.resume)
     if saved is None:
@@ -298,6 +323,23 @@ def _cmd_zeroshot(args) -> int:
     # the rest the templates cannot change: it is the checkpoint's, and says so
     metrics["checkpoint"] = {"path": args.checkpoint} | checkpoint_metrics(state)
     _report(metrics, args.json)
+    return 0
+
+
+def _cmd_probe(args) -> int:
+    from numclip import probes
+    from numclip import train as tr
+
+    if len(set(args.suite)) != len(args.suite):
+        raise ValueError(f"--suite names a probe twice: {' '.join(args.suite)}")
+    state = tr.load_checkpoint(args.checkpoint)
+    with tr.blas_threads(state.config):
+        results = probes.run_probes(state.model, state.vocab, args.suite, n=args.n,
+                                    seed=args.seed)
+    if args.json:
+        print(json.dumps(probes.to_json(results)))
+    else:
+        print(probes.format_table(results))
     return 0
 
 

@@ -41,7 +41,7 @@ from numclip.backend import as_numpy
 from numclip.data import CLASSES, COLORS, HELDOUT
 from numclip.model import INIT_LOGIT_SCALE, TinyCLIP
 from numclip.optim import MAX_LOGIT_SCALE
-from numclip.report import check_state, class_names
+from numclip.report import SCENE_CLASSES, check_state, class_names
 from numclip.text import as_texts
 from numclip.train import check_splits
 from numclip.zeroshot import class_embeddings, zero_shot_scores
@@ -407,7 +407,8 @@ def confusion_matrix(true, pred, num_classes: int) -> np.ndarray:
 
 
 def write_plots(state, splits: dict, folder, initial_model) -> list[Path]:
-    """Save the four figures of a run into ``folder`` and return their paths.
+    """Save the four figures of a run into ``folder`` and return their paths (the first
+    two for a run on scenes, whose images have no one class to colour or confuse).
 
     Args:
         state: the trained :class:`numclip.train.TrainState`.
@@ -430,8 +431,9 @@ def write_plots(state, splits: dict, folder, initial_model) -> list[Path]:
     names = class_names()
     paths = [folder / name for name in ("history.png", "similarity.png", "embeddings.png",
                                          "confusion.png")]
+    classes = len(SCENE_CLASSES) if state.config.data == "scenes" else len(names)
     figures = [plot_history(state.history, paths[0], batch_size=state.config.batch_size,
-                            num_classes=len(names))]
+                            num_classes=classes)]
 
     batch = slice(0, 12)  # one small batch of test pairs, as a heatmap can show it
     pixels, texts = seen.pixels()[batch], state.model.text_inputs(vocab, seen.captions[batch])
@@ -439,6 +441,10 @@ def write_plots(state, splits: dict, folder, initial_model) -> list[Path]:
                      for m in (initial_model, state.model))
     figures.append(plot_similarity(before, after, seen.captions[batch], paths[1],
                                    value_label="cosine similarity"))
+    if state.config.data == "scenes":  # no one class per image to colour by or confuse
+        for fig in figures:
+            plt.close(fig)
+        return paths[:2]
 
     class_embeds = class_embeddings(state.model, vocab, names)
     images = np.concatenate([seen.pixels()[:400], heldout.pixels()[:200]])

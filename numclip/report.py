@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from numclip.backend import as_int
-from numclip.data import CLASSES, MAX_COUNT, Dataset, class_name, phrase
+from numclip.data import CLASSES, COLORS, MAX_COUNT, SHAPES, Dataset, class_name, phrase
 from numclip.text import as_texts
 from numclip.train import TrainState, check_splits
 from numclip.zeroshot import (
@@ -29,7 +29,8 @@ from numclip.zeroshot import (
 )
 
 __all__ = ["evaluate", "zero_shot_metrics", "checkpoint_metrics", "final_metrics",
-           "counting_accuracy", "any_count_accuracy", "check_state"]
+           "counting_accuracy", "any_count_accuracy", "check_state", "SCENE_CLASSES",
+           "scene_zero_shot"]
 
 
 def class_names() -> list[str]:
@@ -38,6 +39,9 @@ def class_names() -> list[str]:
 
 def evaluate(state, splits: dict, templates=None, top_k=(1, 5)) -> dict:
     """Zero-shot top-k accuracy among all classes, per test split: ``{split: {k: acc}}``.
+
+    For a run on scenes (``state.config.data == "scenes"``) the classes are the colours
+    and shapes a scene can hold (:func:`scene_zero_shot`), and ``templates`` must be None.
 
     Args:
         state: a :class:`~numclip.train.TrainState`.
@@ -50,6 +54,17 @@ def evaluate(state, splits: dict, templates=None, top_k=(1, 5)) -> dict:
     """
     check_state(state)
     check_splits(splits)
+    kind = type(splits["train"]).__name__
+    if (state.config.data == "scenes") != (kind == "Scenes"):
+        raise TypeError(f"splits hold {kind} objects but the state was trained with "
+                        f"data={state.config.data!r}; pass make_splits(state.config)")
+    if state.config.data == "scenes":
+        if templates is not None:
+            raise ValueError("templates apply to the shapes data's class names; a scenes run "
+                             "is classified by its colours and shapes (scene_zero_shot)")
+        top_k = _as_top_k(top_k)
+        return {split: scene_zero_shot(state, splits[split], top_k)
+                for split in ("seen", "heldout")}
     templates, top_k = _as_templates(templates), _as_top_k(top_k)
     class_embeds = class_embeddings(state.model, state.vocab, class_names(), templates)
     result = {}
@@ -59,18 +74,70 @@ def evaluate(state, splits: dict, templates=None, top_k=(1, 5)) -> dict:
     return result
 
 
+# The classes of scene zero-shot: ((colour, colour), (shape, shape)), each pair increasing,
+# for the two colours and two shapes a scene holds (numclip.scenes: they differ in both).
+SCENE_CLASSES: tuple[tuple[tuple[int, int], tuple[int, int]], ...] = tuple(
+    ((c0, c1), (s0, s1)) for c0 in range(len(COLORS)) for c1 in range(c0 + 1, len(COLORS))
+    for s0 in range(len(SHAPES)) for s1 in range(s0 + 1, len(SHAPES)))  # 28 x 10 = 280
+
+
+def scene_zero_shot(state, scenes, top_k=(1,)) -> dict:
+    """Ordinary zero-shot classification of scenes: which two colours and which two shapes
+    does the image hold?
+
+    A class's prompt embedding is the mean of the four binding captions of its colours
+    and shapes (``"a red circle and a blue square"``, the objects either way round and the
+    colours either way over the shapes), renormalised: a prompt ensemble over what this
+    question does not ask, word order and binding. Each class is a different multiset of
+    words, so a bag-of-words encoder can answer it as well as any: the "ordinary"
+    accuracy to read beside the probes (:mod:`numclip.probes`), which ask the rest.
+
+    Args:
+        state: a :class:`~numclip.train.TrainState`.
+        scenes: a :class:`numclip.scenes.Scenes`.
+        top_k: the ks, as for :func:`evaluate`.
+
+    Returns:
+        ``{k: accuracy}``; chance is ``k / 280``.
+    """
+    from numclip.scenes import Scenes, binding_caption
+
+    check_state(state)
+    if not isinstance(scenes, Scenes):
+        raise TypeError(f"scenes must be a numclip.scenes.Scenes, got {type(scenes).__name__}")
+    top_k = _as_top_k(top_k)
+    classes = SCENE_CLASSES
+    prompts = [binding_caption(x, y) for (c0, c1), (s0, s1) in classes
+               for x, y in (((c0, s0), (c1, s1)), ((c1, s1), (c0, s0)),
+                            ((c0, s1), (c1, s0)), ((c1, s0), (c0, s1)))]
+    model = state.model
+    texts = np.asarray(model.encode_texts(model.text_inputs(state.vocab, prompts, warn=False)))
+    embeds = np.mean(np.reshape(texts, (len(classes), 4, -1)), axis=1)
+    embeds /= np.linalg.norm(embeds, axis=1, keepdims=True)  # (280, D)
+    index = {c: i for i, c in enumerate(classes)}
+    labels = np.array([index[(tuple(sorted(c)), tuple(sorted(s)))]
+                       for c, s in zip(scenes.colors.tolist(), scenes.shapes.tolist(),
+                                       strict=True)])
+    scores = np.asarray(model.encode_images(scenes.pixels())) @ embeds.T  # (n, 280)
+    return {k: top_k_accuracy(scores, labels, k) for k in top_k}
+
+
 def zero_shot_metrics(state, splits: dict, templates=None) -> dict:
     """What the prompt templates decide: zero-shot top-1 and top-5 accuracy on both splits.
 
     Args:
         state, splits, templates: as for :func:`evaluate`.
     """
-    templates = _as_templates(templates)  # once: a generator cannot be read twice
+    check_state(state)
+    scenes = state.config.data == "scenes"  # classified by colours and shapes, no templates
+    if not scenes or templates is not None:
+        templates = _as_templates(templates)  # once: a generator cannot be read twice
     zs = evaluate(state, splits, templates)
+    classes = len(SCENE_CLASSES) if scenes else len(CLASSES)
     return {
-        "templates": templates,
-        "classes": len(CLASSES),
-        "chance": chance(len(CLASSES)),
+        **({} if scenes else {"templates": templates}),
+        "classes": classes,
+        "chance": chance(classes),
         "zero_shot_seen": zs["seen"][1],
         "zero_shot_seen_top5": zs["seen"][5],
         "zero_shot_heldout": zs["heldout"][1],
@@ -148,6 +215,9 @@ def final_metrics(state, splits: dict, templates=None) -> dict:
     Args:
         state, splits, templates: as for :func:`evaluate`.
     """
+    check_state(state)
+    if state.config.data == "scenes":
+        return _scene_metrics(state, splits, templates)
     zs = zero_shot_metrics(state, splits, templates)  # checks all three first
     seen, train_set = splits["seen"], splits["train"]
     model, vocab = state.model, state.vocab
@@ -168,6 +238,30 @@ def final_metrics(state, splits: dict, templates=None) -> dict:
         "zero_shot_counting": counting_accuracy(state, seen),  # chance 1/3
         "zero_shot_seen_any_count": any_count_accuracy(state, seen),
         "zero_shot_heldout_any_count": any_count_accuracy(state, splits["heldout"]),
+        **saved,
+    }
+
+
+PROBE_ITEMS = 1000  # images per probe suite in final_metrics
+
+
+def _scene_metrics(state, splits: dict, templates) -> dict:
+    """:func:`final_metrics` of a run on scenes: ordinary zero-shot (which colours and
+    shapes), then the probes that ask for word order (numclip.probes), on held-out seeds."""
+    from numclip.probes import run_probes
+
+    zs = evaluate(state, splits, templates, top_k=(1, 5))  # checks the splits, refuses templates
+    probes = run_probes(state.model, state.vocab, ("relation", "attribution", "order"),
+                        n=PROBE_ITEMS, seed=state.config.seed + 3)
+    saved = checkpoint_metrics(state)
+    return {
+        "epochs": saved.pop("epochs"),
+        "classes": len(SCENE_CLASSES),
+        "zero_shot_seen": zs["seen"][1], "zero_shot_seen_top5": zs["seen"][5],
+        "zero_shot_heldout": zs["heldout"][1], "zero_shot_heldout_top5": zs["heldout"][5],
+        "chance": chance(len(SCENE_CLASSES)),
+        **{f"probe_{suite}": r.accuracy for suite, r in probes.items()},  # ties count as wrong
+        **{f"probe_{suite}_ties": r.ties for suite, r in probes.items()},
         **saved,
     }
 

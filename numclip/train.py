@@ -273,24 +273,35 @@ def make_splits(config: TrainConfig) -> dict:
     Returns:
         ``{"train": Dataset, "seen": Dataset, "heldout": Dataset}`` of
         ``config.train_size``, ``config.eval_size`` and ``config.eval_size``
-        16 x 16 images.
+        16 x 16 images (:class:`~numclip.scenes.Scenes` for ``config.data="scenes"``).
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    make = _dataset_kind(config.data)[1]
     return {
-        "train": make_dataset(config.train_size, seed=config.seed, compositions="seen",
-                              image_size=IMAGE_SIZE),
-        "seen": make_dataset(config.eval_size, seed=config.seed + 1, compositions="seen",
-                             image_size=IMAGE_SIZE),
-        "heldout": make_dataset(config.eval_size, seed=config.seed + 2,
-                                compositions="heldout", image_size=IMAGE_SIZE),
+        "train": make(config.train_size, seed=config.seed, compositions="seen",
+                      image_size=IMAGE_SIZE),
+        "seen": make(config.eval_size, seed=config.seed + 1, compositions="seen",
+                     image_size=IMAGE_SIZE),
+        "heldout": make(config.eval_size, seed=config.seed + 2, compositions="heldout",
+                        image_size=IMAGE_SIZE),
     }
+
+
+def _dataset_kind(data: str):
+    """``(dataset class, maker)`` of ``TrainConfig.data``: numclip.data's or numclip.scenes'."""
+    if data == "scenes":
+        from numclip.scenes import Scenes, make_scenes  # here: most runs never need it
+
+        return Scenes, make_scenes
+    return Dataset, make_dataset
 
 
 def check_splits(splits, config: TrainConfig | None = None) -> dict:
     """Check that ``splits`` is what :func:`make_splits` returns, and return it.
 
-    ``splits`` must be a dict holding a :class:`~numclip.data.Dataset` of 16 x 16
+    ``splits`` must be a dict holding a :class:`~numclip.data.Dataset` (or, for
+    ``data="scenes"``, a :class:`~numclip.scenes.Scenes`) of 16 x 16
     images under each of :data:`SPLITS` (other keys are ignored); given ``config``,
     the datasets must also have its sizes (``train_size``, ``eval_size``): the
     checkpoint counts an epoch's steps from ``train_size``.
@@ -306,17 +317,23 @@ def check_splits(splits, config: TrainConfig | None = None) -> dict:
     if missing:
         raise ValueError(f"splits must hold the datasets {', '.join(map(repr, SPLITS))} (what "
                          f"make_splits returns), missing {', '.join(map(repr, missing))}")
+    if config is not None and not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig or None, got {type(config).__name__}")
+    if config is not None:
+        data = config.data
+    else:  # the kind the training split holds; the test splits must hold the same
+        data = "scenes" if isinstance(splits["train"], _dataset_kind("scenes")[0]) else "shapes"
+    kind = _dataset_kind(data)[0]
     for key in SPLITS:
         split = splits[key]
-        if not isinstance(split, Dataset):
-            raise TypeError(f"splits[{key!r}] must be a numclip.data.Dataset, "
+        if not isinstance(split, kind):
+            raise TypeError(f"splits[{key!r}] must be a {kind.__module__}.{kind.__name__}"
+                            f"{' (config.data is ' + repr(config.data) + ')' if config else ''}, "
                             f"got {type(split).__name__}")
         side = split.images.shape[1:3]
         if side != (IMAGE_SIZE, IMAGE_SIZE):
             raise ValueError(f"splits[{key!r}] must hold {IMAGE_SIZE}x{IMAGE_SIZE} images (as "
                              f"make_splits draws them), got {side[0]}x{side[1]}")
-    if config is not None and not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig or None, got {type(config).__name__}")
     if config is not None:
         for key, field in (("train", "train_size"), ("seen", "eval_size"),
                            ("heldout", "eval_size")):
@@ -383,9 +400,10 @@ def train(config: TrainConfig, *, resume: str | Path | None = None,
         dist.check_comm(comm)
     out = None if out is None else check_output_path(out)  # fail now, not after an epoch
     rank = 0 if comm is None else comm.Get_rank()
-    if comm is not None and config.loss != "clip":
-        raise ValueError("distributed training implements the CLIP loss only; "
-                         f"got loss={config.loss!r}")
+    if comm is not None and (config.loss != "clip" or config.hard_negatives):
+        raise ValueError("distributed training implements the CLIP loss only, without hard "
+                         f"negatives; got loss={config.loss!r}, "
+                         f"hard_negatives={config.hard_negatives}")
     if comm is not None and config.batch_size % comm.Get_size():
         raise ValueError(f"batch_size ({config.batch_size}) must be a multiple of the "
                          f"{comm.Get_size()} ranks that share each batch")
@@ -399,12 +417,14 @@ def train(config: TrainConfig, *, resume: str | Path | None = None,
     trained_before = state.epoch
     pixels = train_set.pixels()  # (n, P)
     tokens = state.model.text_inputs(state.vocab, train_set.captions)  # (n, V) or (n, L) ids
+    negatives = (state.model.text_inputs(state.vocab, train_set.negatives)  # row i: caption i's
+                 if config.hard_negatives else None)
     bar = tqdm(range(state.epoch, config.epochs), desc="training", unit="epoch",
                disable=quiet or rank != 0 or not sys.stderr.isatty(), initial=state.epoch,
                total=config.epochs)
     with blas_threads(config):
         for epoch in bar:
-            loss, accuracy = _train_epoch(state, epoch, pixels, tokens, comm)
+            loss, accuracy = _train_epoch(state, epoch, pixels, tokens, comm, negatives)
             state.epoch = epoch + 1
             record(state, loss=loss, accuracy=accuracy, splits=splits)
             bar.set_postfix(loss=f"{loss:.3f}", scale=f"{state.history['scale'][-1]:.1f}")
@@ -416,8 +436,12 @@ def train(config: TrainConfig, *, resume: str | Path | None = None,
     return state
 
 
-def _train_epoch(state: TrainState, epoch: int, pixels, tokens, comm) -> tuple[float, float]:
+def _train_epoch(state: TrainState, epoch: int, pixels, tokens, comm,
+                 negatives=None) -> tuple[float, float]:
     """One pass over the training set in the epoch's own shuffle: (mean loss, in-batch top-1).
+
+    ``negatives``: None, or row ``i`` a hard negative of caption ``i`` (NegCLIP): each
+    batch's images are also contrasted with its captions' negatives.
 
     The in-batch top-1 is measured once, on the epoch's last batch after its step: one
     more forward pass per epoch, where one per step cost the transformer CLIP a quarter
@@ -432,7 +456,8 @@ def _train_epoch(state: TrainState, epoch: int, pixels, tokens, comm) -> tuple[f
         # checked for NaN and inf below, and stops with the epoch, the step and a remedy
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if comm is None:
-                loss, grads = state.model.loss_and_grads(pixels[idx], tokens[idx])
+                hard = () if negatives is None else (negatives[idx],)  # NegCLIP only
+                loss, grads = state.model.loss_and_grads(pixels[idx], tokens[idx], *hard)
             else:  # every rank cut the same idx; each computes with its B / R pairs
                 mine = dist.shard_rows(idx, comm)
                 loss, grads = dist.distributed_loss_and_grads(state.model, pixels[mine],

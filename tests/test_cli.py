@@ -137,6 +137,40 @@ def test_an_unknown_word_in_a_template_is_one_warning_line(trained, capsys):
                                 "'<unk>': 'zebra' ×40"]
 
 
+def test_probe_prints_a_table_and_json_and_a_bag_of_words_ties_everywhere(trained, capsys):
+    """The shapes run's bag of words ties on every swap (same words), so it scores 0 with
+    every item a tie; counting asks for counts, which its captions had."""
+    code, out, err = run_cli(["probe", str(trained[1]), "--n", "50"], capsys)
+    assert code == 0 and err == ""
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:]}
+    assert list(rows) == ["relation", "attribution", "order", "counting"]
+    for suite in ("relation", "attribution", "order"):
+        assert rows[suite] == ["0.000", {"order": "0.200"}.get(suite, "0.500"), "50", "50"]
+    code, out, _ = run_cli(["probe", str(trained[1]), "--n", "40", "--suite", "counting",
+                            "order", "--seed", "3", "--json"], capsys)
+    result = json.loads(out)
+    assert code == 0 and list(result) == ["counting", "order"]
+    assert result["order"] == {"accuracy": 0.0, "chance": 0.2, "items": 40, "ties": 40}
+    assert result["counting"]["chance"] == pytest.approx(1 / 3)
+
+
+def test_train_on_scenes_with_hard_negatives_and_a_fixed_temperature(tmp_path, capsys):
+    ckpt = tmp_path / "scenes.npz"
+    code, out, err = run_cli(["train", "--data", "scenes", "--hard-negatives", "--temperature",
+                              "0.1", "--epochs", "1", "--quiet", "--json", "--out", str(ckpt),
+                              "--plots", str(tmp_path / "plots")], capsys)
+    assert code == 0, err
+    metrics = json.loads(out.splitlines()[-1])
+    assert metrics["classes"] == 280 and metrics["scale"] == pytest.approx(10, rel=1e-6)
+    assert {"probe_relation", "probe_attribution", "probe_order"} <= set(metrics)
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["history.png",
+                                                                      "similarity.png"]
+    saved = tr.load_checkpoint(ckpt).config
+    assert (saved.data, saved.hard_negatives, saved.temperature) == ("scenes", True, 0.1)
+    code, out, err = run_cli(["zeroshot", str(ckpt), "--json"], capsys)
+    assert code == 0 and json.loads(out)["classes"] == 280
+
+
 def test_overwrite_lets_out_replace_another_run(copy_of_run, capsys):
     before = copy_of_run.read_bytes()
     code, _, err = run_cli(["train", "--epochs", "1", "--quiet", "--out", str(copy_of_run),
@@ -326,6 +360,33 @@ MISTAKES = [
     (["train", "--encoder", "cnn"], 2, ["argument --encoder: invalid choice: 'cnn'"], None),
     (["train", "--resume", "{ckpt}", "--encoder", "transformer"], 1, [
         "--encoder transformer (it has linear)"], None),
+    (["train", "--data", "coco"], 2, ["argument --data: invalid choice: 'coco'"], None),
+    (["train", "--hard-negatives"], 1, ["hard_negatives needs data='scenes'"], None),
+    (["train", "--hard-negatives", "--data", "scenes", "--loss", "siglip"], 1,
+     ["hard_negatives needs", "loss='siglip'"], None),
+    (["train", "--hard-negatives=1"], 2, ["--hard-negatives", "ignored explicit argument"],
+     None),
+    (["train", "--temperature", "0"], 2, ["argument --temperature: expected a positive number"],
+     None),
+    (["train", "--temperature", "cold"], 2, ["argument --temperature", "'cold'"], None),
+    (["train", "--temperature", "0.001"], 1, ["temperature must be at least 0.01"], None),
+    (["train", "--resume", "{ckpt}", "--data", "scenes"], 1, [
+        "--data scenes (it has shapes)"], None),
+    (["train", "--resume", "{ckpt}", "--temperature", "0.5"], 1, [
+        "--temperature 0.5 (it has None)"], None),
+    # probe: every argument and flag
+    (["probe"], 2, ["the following arguments are required: CKPT"], None),
+    (["probe", "{ckpt}", "--suite", "colour"], 2, ["argument --suite: invalid choice: 'colour'"],
+     None),
+    (["probe", "{ckpt}", "--suite"], 2, ["argument --suite: expected at least one argument"],
+     None),
+    (["probe", "{ckpt}", "--suite", "order", "order"], 1, ["--suite names a probe twice"], None),
+    (["probe", "{ckpt}", "--n", "0"], 2, ["argument --n: expected a positive integer"], None),
+    (["probe", "{ckpt}", "--seed", "-2"], 2, ["argument --seed: expected a non-negative"], None),
+    (["probe", "{dir}/missing.npz"], 1, ["missing.npz does not exist"], None),
+    (["probe", "{readme}"], 1, ["README.md is not a numclip checkpoint"], None),
+    (["probe", "{corrupt}"], 1, ["truncated or corrupt"], None),
+    (["probe", "{ckpt}", "--json=1"], 2, ["--json", "ignored explicit argument"], None),
     # classify: every argument and flag
     (["classify"], 2, ["the following arguments are required: CKPT, IMAGE, --config, "
                        "--labels"], None),

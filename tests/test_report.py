@@ -6,6 +6,7 @@ in one line which argument is wrong and what was expected.  The figures of a run
 write_plots, moved to numclip.plot and are tested in test_plot.py.
 """
 
+import dataclasses
 import warnings
 from types import SimpleNamespace
 
@@ -28,11 +29,19 @@ def run():
     return SimpleNamespace(state=tr.train(SMALL, quiet=True, splits=splits), splits=splits)
 
 
+@pytest.fixture(scope="module")
+def scenes_run():
+    """A one-epoch run of SMALL on scenes: its state and splits."""
+    config = dataclasses.replace(SMALL, data="scenes")
+    splits = tr.make_splits(config)
+    return SimpleNamespace(state=tr.train(config, quiet=True, splits=splits), splits=splits)
+
+
 @pytest.fixture
-def ctx(run):
-    """The run, plus a doctored split."""
+def ctx(run, scenes_run):
+    """The run, plus a doctored split, plus a run on scenes."""
     big = make_dataset(8, seed=0, image_size=20)  # 20 x 20 images: not make_splits'
-    return SimpleNamespace(**vars(run), big=big)
+    return SimpleNamespace(**vars(run), big=big, scenes=scenes_run)
 
 
 def without(splits, key):
@@ -117,6 +126,22 @@ BAD_INPUT = [
      ["template 'a {x}'", "'{x}'"]),
     ("evaluate", lambda c: ev(c.state, c.splits, 7), TypeError,
      ["templates must be a list of str", "int"]),
+    # scenes: their own zero-shot, no templates
+    ("scene_zero_shot", lambda c: report.scene_zero_shot(c.state, c.splits["seen"]), TypeError,
+     ["scenes must be a numclip.scenes.Scenes", "Dataset"]),
+    ("scene_zero_shot", lambda c: report.scene_zero_shot(None, c.scenes.splits["seen"]),
+     TypeError, ["state must be a numclip.train.TrainState"]),
+    ("scene_zero_shot", lambda c: report.scene_zero_shot(c.scenes.state, c.scenes.splits["seen"],
+                                                         top_k=5), TypeError,
+     ["top_k must be a sequence of ints"]),
+    ("evaluate", lambda c: ev(c.scenes.state, c.scenes.splits, ["a {}"]), ValueError,
+     ["templates apply to the shapes data", "scene_zero_shot"]),
+    ("final_metrics", lambda c: fm(c.scenes.state, c.scenes.splits, ["a {}"]), ValueError,
+     ["templates apply to the shapes data"]),
+    ("evaluate", lambda c: ev(c.scenes.state, c.splits), TypeError,
+     ["splits hold Dataset objects but the state was trained with data='scenes'"]),
+    ("evaluate", lambda c: ev(c.state, c.scenes.splits), TypeError,
+     ["splits hold Scenes objects but the state was trained with data='shapes'"]),
 ]
 
 
@@ -207,3 +232,38 @@ def test_any_count_accuracy_ensembles_the_three_counts(run, monkeypatch):
     monkeypatch.setattr(model, "encode_images", lambda pixels: np.eye(40)[seen.labels],
                         raising=False)
     assert report.any_count_accuracy(run.state, seen) == 1.0
+
+
+def test_scene_zero_shot_equals_a_slow_loop_over_the_classes(scenes_run):
+    """Every image against the 280 classes one by one, each class the renormalised mean of
+    its four binding prompts; a tie counts against the truth, as top_k_accuracy's does."""
+    from numclip.scenes import binding_caption
+
+    state, scenes = scenes_run.state, scenes_run.splits["heldout"]
+    model = state.model
+    images = np.asarray(model.encode_images(scenes.pixels()))
+    classes = []
+    for (c0, c1), (s0, s1) in report.SCENE_CLASSES:
+        prompts = [binding_caption((c0, s0), (c1, s1)), binding_caption((c1, s1), (c0, s0)),
+                   binding_caption((c0, s1), (c1, s0)), binding_caption((c1, s0), (c0, s1))]
+        mean = np.mean(np.asarray(model.encode_texts(model.text_inputs(state.vocab, prompts))),
+                       axis=0)
+        classes.append(mean / np.linalg.norm(mean))
+    correct = 0
+    for image, colors, shapes in zip(images, scenes.colors, scenes.shapes, strict=True):
+        truth = report.SCENE_CLASSES.index((tuple(sorted(colors)), tuple(sorted(shapes))))
+        scores = [float(image @ c) for c in classes]
+        correct += all(scores[truth] > s for i, s in enumerate(scores) if i != truth)
+    got = report.scene_zero_shot(state, scenes)[1]
+    assert got == pytest.approx(correct / len(scenes), abs=1.5 / len(scenes))  # one near-tie
+    assert len(report.SCENE_CLASSES) == 280
+
+
+def test_final_metrics_of_a_scenes_run(scenes_run):
+    """Ordinary zero-shot and the three word-order probes; a bag of words ties on every
+    probe item (its captions and their perturbations hold the same words)."""
+    m = report.final_metrics(scenes_run.state, scenes_run.splits)
+    assert m["classes"] == 280 and m["chance"] == pytest.approx(1 / 280)
+    for suite in ("relation", "attribution", "order"):
+        assert m[f"probe_{suite}"] == 0.0 and m[f"probe_{suite}_ties"] == report.PROBE_ITEMS
+    assert 0 <= m["zero_shot_seen"] <= m["zero_shot_seen_top5"] <= 1
