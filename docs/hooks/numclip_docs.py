@@ -68,7 +68,8 @@ log = logging.getLogger("mkdocs.hooks.numclip_docs")
 # Teaching order, as in DESIGN.md; modules not listed follow alphabetically.
 API_ORDER = ["backend", "normalize", "similarity", "softmax", "losses", "fused", "siglip",
              "gradcheck", "checks", "worked_example", "data", "text", "model", "optim", "train",
-             "zeroshot", "report", "plot", "threads", "distributed", "cli"]
+             "zeroshot", "report", "plot", "scenes", "probes", "gap", "threads", "distributed",
+             "cli"]
 
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^\n`]*)\n"
                    r"(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$", flags=re.MULTILINE | re.DOTALL)
