@@ -9,17 +9,22 @@ prints one verdict::
 
     ✓ check_softmax: all 6 cases passed
     ✗ check_softmax: failed on 'large logits (±1000s)': expected [0.09, ...], got [nan, ...]
-      hint: the output has NaN or inf: subtract each row's max before np.exp ...
+      hint: the output has NaN or inf: exp overflows for large logits. ...
 
 It returns ``True`` when every case passes and ``False`` otherwise; it never
-raises because of the student's code.  A function that still raises
-``NotImplementedError`` is reported as "not implemented yet", so an assignment
-notebook with blanks runs top to bottom.
+raises because of the student's code.  A function that is still a blank is
+reported as "not implemented yet", so an assignment notebook with blanks runs top
+to bottom: one that raises ``NotImplementedError`` (nbgrader's blank), or whose
+body is Otter-Grader's placeholder ``...`` (or that returns or computes with
+``...``).  A crash names the line of the student's code it came from.
 
 What each case checks, in order: the function does not crash, does not modify
 its inputs in place (it is called on copies, which are compared afterwards),
 returns the expected shape and dtype (float32 in, float32 out), only finite
-values, and values within a tolerance suited to the dtype.  That harness, the
+values, and values within a tolerance suited to the dtype.  ``rules=`` adds an
+autograder's rules (:class:`numclip.grading.harness.Rules`: forbidden modules, the
+other functions given, the worked example only); :mod:`numclip.grading.autograde`
+builds them for the assignment's Otter-Grader version.  That harness, the
 float64 references and the hint catalogues live in :mod:`numclip.grading`; this
 module holds the checkers and their cases.
 
@@ -48,7 +53,7 @@ import numpy as np
 
 from numclip import worked_example
 from numclip.grading import hints, reference
-from numclip.grading.harness import Case, args, check_flags, rng, run, say
+from numclip.grading.harness import Case, Rules, args, check_flags, rng, run, say
 
 __all__ = [
     "check_l2_normalize", "check_l2_normalize_backward", "check_softmax", "check_log_softmax",
@@ -74,7 +79,8 @@ def _l2_inputs():
     ]
 
 
-def check_l2_normalize(student_fn, *, verbose: bool = False, quiet: bool = False) -> bool:
+def check_l2_normalize(student_fn, *, verbose: bool = False, quiet: bool = False,
+                       rules: Rules | None = None) -> bool:
     r"""Check a student's ``l2_normalize(x) -> y`` against :func:`numclip.l2_normalize`.
 
     Student signature: ``x`` is ``(N, D)``; return ``y`` of shape ``(N, D)`` and the dtype
@@ -99,11 +105,11 @@ def check_l2_normalize(student_fn, *, verbose: bool = False, quiet: bool = False
                          np.dtype(np.float64)))
     return run("check_l2_normalize", student_fn, cases, labels=("y",),
                hint=hints.hint_l2_normalize, nonfinite_hint=hints.nonfinite_l2_normalize,
-               verbose=verbose, quiet=quiet)
+               verbose=verbose, quiet=quiet, rules=rules)
 
 
 def check_l2_normalize_backward(student_fn, *, verbose: bool = False,
-                                quiet: bool = False) -> bool:
+                                quiet: bool = False, rules: Rules | None = None) -> bool:
     r"""Check a student's ``l2_normalize_backward(dy, x) -> dx``.
 
     Student signature: ``dy`` is the upstream gradient :math:`\partial L/\partial y`,
@@ -125,7 +131,7 @@ def check_l2_normalize_backward(student_fn, *, verbose: bool = False,
         cases.append(Case(name + ", random dy", args(dy, x, dtype=x.dtype),
                           (reference.l2_normalize_backward(dy, x),), np.dtype(x.dtype)))
     return run("check_l2_normalize_backward", student_fn, cases, labels=("dx",),
-               hint=hints.hint_l2_normalize_backward, verbose=verbose, quiet=quiet)
+               hint=hints.hint_l2_normalize_backward, verbose=verbose, quiet=quiet, rules=rules)
 
 
 # ---------------------------------------------------------------------------
@@ -150,7 +156,8 @@ def _softmax_inputs():
     ]
 
 
-def check_softmax(student_fn, *, verbose: bool = False, quiet: bool = False) -> bool:
+def check_softmax(student_fn, *, verbose: bool = False, quiet: bool = False,
+                  rules: Rules | None = None) -> bool:
     r"""Check a student's ``softmax(z) -> p`` against :func:`numclip.softmax`.
 
     Student signature: ``z`` is ``(N, C)``, one row of logits per example; return ``p``
@@ -168,10 +175,11 @@ def check_softmax(student_fn, *, verbose: bool = False, quiet: bool = False) -> 
     cases = [Case(name, args(z, dtype=z.dtype), (reference.softmax(z),), np.dtype(z.dtype))
              for name, z in _softmax_inputs()]
     return run("check_softmax", student_fn, cases, labels=("p",), hint=hints.hint_softmax,
-               nonfinite_hint=hints.nonfinite_softmax, verbose=verbose, quiet=quiet)
+               nonfinite_hint=hints.nonfinite_softmax, verbose=verbose, quiet=quiet, rules=rules)
 
 
-def check_log_softmax(student_fn, *, verbose: bool = False, quiet: bool = False) -> bool:
+def check_log_softmax(student_fn, *, verbose: bool = False, quiet: bool = False,
+                      rules: Rules | None = None) -> bool:
     r"""Check a student's ``log_softmax(z) -> logp`` against :func:`numclip.log_softmax`.
 
     Student signature: ``z`` is ``(N, C)``; return ``logp`` of shape ``(N, C)`` and the
@@ -190,7 +198,7 @@ def check_log_softmax(student_fn, *, verbose: bool = False, quiet: bool = False)
              for name, z in _softmax_inputs()]
     return run("check_log_softmax", student_fn, cases, labels=("logp",),
                hint=hints.hint_log_softmax, nonfinite_hint=hints.nonfinite_log_softmax,
-               verbose=verbose, quiet=quiet)
+               verbose=verbose, quiet=quiet, rules=rules)
 
 
 # ---------------------------------------------------------------------------
@@ -219,7 +227,8 @@ def _embedding_inputs(paired: bool):
     ]
 
 
-def check_logit_matrix(student_fn, *, verbose: bool = False, quiet: bool = False) -> bool:
+def check_logit_matrix(student_fn, *, verbose: bool = False, quiet: bool = False,
+                       rules: Rules | None = None) -> bool:
     r"""Check a student's ``logit_matrix(image_embeds, text_embeds, temperature) -> S``.
 
     Student signature: ``image_embeds`` ``I`` is ``(N, D)``, ``text_embeds`` ``T`` is
@@ -239,10 +248,11 @@ def check_logit_matrix(student_fn, *, verbose: bool = False, quiet: bool = False
                   np.dtype(i.dtype))
              for name, i, t, tau in _embedding_inputs(paired=False)]
     return run("check_logit_matrix", student_fn, cases, labels=("logits_per_image",),
-               hint=hints.hint_logit_matrix, verbose=verbose, quiet=quiet)
+               hint=hints.hint_logit_matrix, verbose=verbose, quiet=quiet, rules=rules)
 
 
-def check_clip_loss(student_fn, *, verbose: bool = False, quiet: bool = False) -> bool:
+def check_clip_loss(student_fn, *, verbose: bool = False, quiet: bool = False,
+                    rules: Rules | None = None) -> bool:
     r"""Check a student's ``clip_loss(image_embeds, text_embeds, temperature) -> loss``.
 
     Student signature: ``image_embeds`` and ``text_embeds`` are ``(N, D)``, row ``i`` of
@@ -267,10 +277,11 @@ def check_clip_loss(student_fn, *, verbose: bool = False, quiet: bool = False) -
              for name, i, t, tau in _embedding_inputs(paired=True)]
     return run("check_clip_loss", student_fn, cases, labels=("loss",), scalar=True,
                hint=hints.hint_clip_loss, nonfinite_hint=hints.nonfinite_clip_loss,
-               verbose=verbose, quiet=quiet)
+               verbose=verbose, quiet=quiet, rules=rules)
 
 
-def check_clip_loss_grads(student_fn, *, verbose: bool = False, quiet: bool = False) -> bool:
+def check_clip_loss_grads(student_fn, *, verbose: bool = False, quiet: bool = False,
+                          rules: Rules | None = None) -> bool:
     r"""Check a student's ``clip_loss_grads(image_embeds, text_embeds, temperature)``.
 
     Student signature: arguments as for :func:`check_clip_loss`; return the tuple
@@ -294,7 +305,7 @@ def check_clip_loss_grads(student_fn, *, verbose: bool = False, quiet: bool = Fa
              for name, i, t, tau in _embedding_inputs(paired=True)]
     return run("check_clip_loss_grads", student_fn, cases, labels=("dimage", "dtext"),
                hint=hints.hint_clip_loss_grads, nonfinite_hint=hints.nonfinite_clip_loss,
-               verbose=verbose, quiet=quiet)
+               verbose=verbose, quiet=quiet, rules=rules)
 
 
 # ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ least three deliberately broken implementations of mistakes students make
 """
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -96,7 +97,7 @@ def _wrong(name, case, hint=None):
 
 
 # l2_normalize --------------------------------------------------------------
-@_wrong("l2_normalize", "an all-zero row", "np.maximum(norm, 1e-12)")
+@_wrong("l2_normalize", "an all-zero row", "the floor ε = 1e-12 under the norm")
 def no_eps(x):
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
@@ -133,7 +134,7 @@ def no_projection(dy, x):
     return dy / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
-@_wrong("l2_normalize_backward", WORKED, "divide by the norm")
+@_wrong("l2_normalize_backward", WORKED, "a factor 1/‖x‖ is missing")
 def no_division(dy, x):
     y = l2_normalize(x)
     return dy - y * np.sum(y * dy, axis=-1, keepdims=True)
@@ -161,13 +162,13 @@ def backward_in_place(dy, x):
 
 
 # softmax --------------------------------------------------------------------
-@_wrong("softmax", "large logits (±1000s)", "subtract each row's own max")
+@_wrong("softmax", "large logits (±1000s)", "shift each row by its own maximum")
 def no_max_shift(z):
     e = np.exp(z)
     return e / np.sum(e, axis=-1, keepdims=True)
 
 
-@_wrong("softmax", "large logits (±1000s)", "subtract each row's own max")
+@_wrong("softmax", "large logits (±1000s)", "one max for the whole matrix")
 def one_max_for_all(z):
     e = np.exp(z - np.max(z))
     return e / np.sum(e, axis=-1, keepdims=True)
@@ -209,7 +210,7 @@ def log_of_softmax(z):
     return np.log(softmax(z))
 
 
-@_wrong("log_softmax", "large logits (±1000s)", "subtract each row's own max")
+@_wrong("log_softmax", "large logits (±1000s)", "shift each row by its own maximum")
 def log_sum_exp_unshifted(z):
     return z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
 
@@ -225,7 +226,7 @@ def log10_softmax(z):
     return np.log10(softmax(z))
 
 
-@_wrong("log_softmax", WORKED, "not only the max")
+@_wrong("log_softmax", WORKED, "subtracts only the row's maximum")
 def only_the_max(z):
     return z - np.max(z, axis=-1, keepdims=True)
 
@@ -335,7 +336,7 @@ def directions_summed(image_embeds, text_embeds, temperature):
     return 2 * dimage, 2 * dtext
 
 
-@_wrong("clip_loss_grads", WORKED, "divide G by N")
+@_wrong("clip_loss_grads", WORKED, "G carries a factor 1/N")
 def no_mean(image_embeds, text_embeds, temperature):
     dimage, dtext = clip_loss_grads(image_embeds, text_embeds, temperature)
     return len(image_embeds) * dimage, len(image_embeds) * dtext
@@ -458,6 +459,9 @@ BAD_INPUT = [
        "verbose must be True or False") for name in checks.__all__
       if name.startswith("check_") and name != "check_all"],
     (checks.check_softmax, (lambda z: z,), {"quiet": 1}, TypeError, "quiet must be True or False"),
+    *[(getattr(checks, name), (lambda *a: None,), {"rules": {"forbid": ("numclip",)}}, TypeError,
+       f"{name}: rules must be a numclip.grading.harness.Rules or None") for name in checks.__all__
+      if name.startswith("check_") and name != "check_all"],
     (checks.check_all, (None,), {}, TypeError, "functions must be a dict of name -> function"),
     (checks.check_all, ([checks.check_softmax],), {}, TypeError, "functions must be a dict"),
     (checks.check_all, ({},), {"quiet": "no"}, TypeError, "quiet must be True or False"),
@@ -480,3 +484,123 @@ def test_numpy_bools_are_flags_too():
 def test_every_public_checker_has_bad_input_rows():
     covered = {row[0].__name__ for row in BAD_INPUT}
     assert {name for name in checks.__all__ if callable(getattr(checks, name))} - covered == set()
+
+
+# ---------------------------------------------------------------------------
+# Blanks: nbgrader's `raise NotImplementedError()` and Otter-Grader's `...`
+# ---------------------------------------------------------------------------
+
+def otter_blank(*args):
+    """What `otter assign` leaves of a solution: the docstring, then its placeholder."""
+    ...
+
+
+def pass_blank(*args):
+    pass
+
+
+def returns_placeholder(*args):
+    return ...  # a `return x  # SOLUTION` line after otter assign
+
+
+def computes_with_placeholder(*args):
+    norm = ...  # a `norm = ...  # SOLUTION` line after otter assign
+    return args[0] / norm
+
+
+def nbgrader_blank(*args):
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+@pytest.mark.parametrize("name", list(checks.CHECKERS))
+@pytest.mark.parametrize("blank, detail", [
+    (otter_blank, "otter_blank's body is still a placeholder (`...` or `pass`)"),
+    (pass_blank, "pass_blank's body is still a placeholder (`...` or `pass`)"),
+    (returns_placeholder, "returns_placeholder returned Otter's placeholder `...`"),
+    (computes_with_placeholder, "computes_with_placeholder still computes with Otter's "
+                                "placeholder `...` at "),
+    (nbgrader_blank, "nbgrader_blank raised NotImplementedError)"),
+], ids=["otter", "pass", "return-ellipsis", "computes-with-ellipsis", "nbgrader"])
+def test_blanks_are_not_implemented_yet(name, blank, detail, capsys):
+    assert checks.CHECKERS[name](blank) is False
+    out = capsys.readouterr().out
+    assert out.startswith(f"✗ check_{name}: not implemented yet ("), out
+    assert detail in out, out
+    assert out.count("\n") == 1 and "Traceback" not in out, out  # one line, no traceback
+
+
+def test_the_placeholder_line_is_shown(capsys):
+    assert checks.check_softmax(computes_with_placeholder) is False
+    out = capsys.readouterr().out
+    line = computes_with_placeholder.__code__.co_firstlineno + 2
+    assert f"{__file__}, line {line}, in computes_with_placeholder: return args[0] / norm" in out
+
+
+def test_a_missing_return_is_not_a_blank(capsys):
+    def forgets_return(z):
+        e = np.exp(z - np.max(z, axis=-1, keepdims=True))
+        e / np.sum(e, axis=-1, keepdims=True)
+
+    assert checks.check_softmax(forgets_return) is False
+    assert "got None (a missing `return`?)" in capsys.readouterr().out
+    assert checks.check_softmax(lambda z: None) is False  # a lambda has no body to leave blank
+    assert "got None (a missing `return`?)" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------
+# A crash shows the student's line: the cell (or file), the line number and its text
+# ---------------------------------------------------------------------------
+
+def _from_cell(source, cell="<cell In[7]>"):
+    """Define the functions of ``source`` as a notebook cell does: compiled under a name
+    of its own, its lines in linecache (IPython does the same)."""
+    import linecache
+
+    linecache.cache[cell] = (len(source), None, source.splitlines(keepends=True), cell)
+    scope = {"np": np}
+    exec(compile(source, cell, "exec"), scope)
+    return scope
+
+
+def test_a_crash_shows_the_cell_line_it_came_from(capsys):
+    cell = _from_cell("def softmax(z):\n"
+                      "    m = np.max(z, axis=-1, keepdims=True)\n"
+                      "    e = np.exp(z - mx)\n"
+                      "    return e / np.sum(e, axis=-1, keepdims=True)\n")
+    assert checks.check_softmax(cell["softmax"]) is False
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["✗ check_softmax: failed on 'worked example: the page's logits (τ = 0.07)': "
+                   "softmax raised NameError: name 'mx' is not defined",
+                   "  at <cell In[7]>, line 3, in softmax: e = np.exp(z - mx)"]
+
+
+def test_a_crash_inside_numpy_is_shown_at_the_students_line(capsys):
+    cell = _from_cell("def helper(x):\n"
+                      "    return np.linalg.norm(x, axis=2)\n"
+                      "\n"
+                      "def l2_normalize(x):\n"
+                      "    return x / helper(x)\n", cell="<cell In[3]>")
+    assert checks.check_l2_normalize(cell["l2_normalize"]) is False
+    out = capsys.readouterr().out.splitlines()
+    assert "raised AxisError" in out[0]
+    # the deepest frame of the student's own code, not NumPy's
+    assert out[1] == "  at <cell In[3]>, line 2, in helper: return np.linalg.norm(x, axis=2)"
+
+
+# ---------------------------------------------------------------------------
+# Hints point at the mistake without handing over the line that fixes it
+# ---------------------------------------------------------------------------
+
+# What a line of the fix looks like: a NumPy call, a matrix product, a transpose, an axis.
+# Naming the student's own mistaken expression, np.log(softmax(z)), is allowed.
+FIX_LINE = re.compile(r"np\.(?!log\(softmax\(z\)\))\w+\(|@|\.T\b|axis=|\w+\s*=\s*\w+\s*[@/*]\s*\w")
+
+
+@pytest.mark.parametrize("name, fn, case, hint", WRONG)
+def test_no_hint_hands_over_the_fix(name, fn, case, hint, capsys):
+    checks.CHECKERS[name](fn)
+    hints = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  hint:")]
+    for line in hints:
+        found = FIX_LINE.search(line.replace("y = x / ‖x‖", ""))  # the forward formula, quoted
+        assert found is None, f"the hint hands over code ({found.group(0)!r}): {line}"

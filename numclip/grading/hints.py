@@ -5,9 +5,11 @@ student's outputs ``got`` (float64 arrays of the right shapes, values wrong) wit
 the outputs of typical mistakes (the wrong axis, a missing square root, one
 direction of the loss only, the temperature multiplied instead of divided, ...)
 and returns the advice for the first that matches, or ``None``;
-``nonfinite_<name>(case, got)`` explains a NaN or inf.  The mistakes are built
-from the right answers of :mod:`numclip.grading.reference` and, for the loss's
-gradient, from :func:`numclip.grading.solutions.clip_logits_grad`.
+``nonfinite_<name>(case, got)`` explains a NaN or inf.  A hint names the idea that
+was missed (the axis, the shape, the missing factor), never the line that fixes it:
+the student still writes that line.  The mistakes are built from the right answers
+of :mod:`numclip.grading.reference` and, for the loss's gradient, from
+:func:`numclip.grading.solutions.clip_logits_grad`.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from numclip.softmax import log_softmax, softmax
 def nonfinite_l2_normalize(case, got):
     (x,) = f64(*case.args)
     if np.any(np.all(x == 0, axis=-1)):
-        return ("an all-zero row has no direction: divide by np.maximum(norm, 1e-12) "
-                "so it stays zero instead of 0/0 = NaN")
+        return ("an all-zero row has no direction, and 0/0 is NaN: put the floor ε = 1e-12 "
+                "under the norm you divide by, max(‖x‖, ε), so that such a row stays zero")
     return "NaN or inf in the output: check the norm you divide by"
 
 
@@ -36,15 +38,16 @@ def hint_l2_normalize(case, got):
     (y,) = got
     with np.errstate(all="ignore"):
         if like(y, x / np.linalg.norm(x, axis=0, keepdims=True), case):
-            return "check the axis: each row (axis=-1) should get length 1, not each column"
+            return "check the axis: each row should get length 1, not each column"
         if like(y, x / np.linalg.norm(x), case):
-            return ("divide each row by its own norm, np.linalg.norm(x, axis=-1, keepdims=True), "
+            return ("divide each row by its own norm (one number per row, shape (N, 1)), "
                     "not by the norm of the whole matrix")
         if like(y, x / np.sum(x * x, axis=-1, keepdims=True), case):
-            return "take the square root: the norm is np.sqrt(np.sum(x**2, axis=-1))"
+            return ("that divides by the squared length: the Euclidean norm is the square "
+                    "root of the sum of squares")
         if like(y, x / np.sum(np.abs(x), axis=-1, keepdims=True), case):
             return "that is the L1 norm; CLIP uses the Euclidean (L2) norm"
-    return "every row of the result should have length 1 (check np.linalg.norm(y, axis=-1))"
+    return "every row of the result should have length 1: print the norms of your rows"
 
 
 def hint_l2_normalize_backward(case, got):
@@ -53,14 +56,16 @@ def hint_l2_normalize_backward(case, got):
     norm = np.linalg.norm(x, axis=-1, keepdims=True)
     y = x / norm
     if like(dx, dy / norm, case):
-        return ("the projection term is missing: subtract y * (y·dy) (row by row) before "
-                "dividing by the norm; stretching x along y does not move y")
+        return ("the projection term is missing: the part of dy along y must be removed, "
+                "because stretching x along y does not move y")
     if like(dx, dy - y * np.sum(y * dy, axis=-1, keepdims=True), case):
-        return "divide by the norm ‖x‖ at the end: y = x / ‖x‖ scales gradients by 1/‖x‖"
+        return ("a factor 1/‖x‖ is missing: y = x / ‖x‖ scales every gradient that flows "
+                "back through it by one over the row's norm")
     if like(dx, (dy - x * np.sum(x * dy, axis=-1, keepdims=True)) / norm, case):
         return "project onto the normalized y = x / ‖x‖, not onto x itself"
     if like(dx, (dy - y * np.sum(y * dy, axis=0, keepdims=True)) / norm, case):
-        return "the dot product y·dy is one number per row: np.sum(y * dy, axis=-1, keepdims=True)"
+        return ("the dot product y·dy is one number per row (shape (N, 1)), "
+                "not one per column")
     if like(dx, -reference.l2_normalize_backward(dy, x), case):
         return "the sign is flipped"
     return None
@@ -69,23 +74,24 @@ def hint_l2_normalize_backward(case, got):
 # Softmax and log-softmax --------------------------------------------------------------
 
 def nonfinite_softmax(case, got):
-    return ("the output has NaN or inf: subtract each row's own max before np.exp, "
-            "np.max(z, axis=-1, keepdims=True), so that no exponent is above 0 "
-            "(one max for the whole matrix lets rows far below it underflow to 0/0)")
+    return ("the output has NaN or inf: exp overflows for large logits. Softmax does not "
+            "change when a row is shifted, so shift each row by its own maximum first (no "
+            "exponent is then above 0); one max for the whole matrix lets rows far below it "
+            "underflow to 0/0")
 
 
 def hint_softmax(case, got):
     (z,) = f64(*case.args)
     (p,) = got
     if like(p, softmax(z, axis=0), case):
-        return "check the axis: each row (axis=-1) must sum to 1, not each column"
+        return "check the axis: each row must sum to 1, not each column"
     if like(p, log_softmax(z, axis=-1), case):
         return "this is log-softmax; softmax returns the probabilities themselves"
     with np.errstate(all="ignore"):
         for e in (np.exp(z - np.max(z, axis=-1, keepdims=True)), np.exp(z - np.max(z))):
             if like(p, e / np.sum(e), case):
-                return ("divide by each row's sum (axis=-1, keepdims=True), "
-                        "not the sum of everything")
+                return ("each row is divided by its own sum (one number per row, shape "
+                        "(N, 1)), not the sum of everything")
     if not np.allclose(np.sum(p, axis=-1), 1.0, atol=1e-3):
         return "each row of p must sum to 1"
     return None
@@ -95,9 +101,10 @@ def nonfinite_log_softmax(case, got):
     (logp,) = got
     if not np.any(np.isnan(logp)) and not np.any(logp == np.inf):
         return ("the output has -inf: np.log(softmax(z)) takes log(0) when a probability "
-                "underflows; compute z - m - np.log(np.sum(np.exp(z - m), ...)) instead")
-    return ("the output has NaN or inf: subtract each row's own max m before np.exp and "
-            "add it back outside the log: log-sum-exp = m + log(sum(exp(z - m)))")
+                "underflows to 0; stay in the log domain, where log-softmax is the logits "
+                "minus the row's log-sum-exp, and never take the log of a probability")
+    return ("the output has NaN or inf: exp overflows for large logits; shift each row by "
+            "its own maximum before exponentiating, and add the shift back outside the log")
 
 
 def hint_log_softmax(case, got):
@@ -105,13 +112,14 @@ def hint_log_softmax(case, got):
     (logp,) = got
     expected = case.expected[0]
     if like(logp, log_softmax(z, axis=0), case):
-        return "check the axis: normalize along each row (axis=-1), not each column"
+        return "check the axis: normalize along each row, not each column"
     if like(logp, softmax(z, axis=-1), case):
         return "this is softmax; log_softmax returns log-probabilities (all ≤ 0)"
     if like(logp, expected / math.log(10), case):
         return "use the natural log, np.log, not np.log10"
     if like(logp, z - np.max(z, axis=-1, keepdims=True), case):
-        return "subtract the whole log-sum-exp, m + log(sum(exp(z - m))), not only the max m"
+        return ("that subtracts only the row's maximum: log-softmax subtracts the whole "
+                "log-sum-exp of the row, of which the maximum is only the shift")
     return None
 
 
@@ -123,12 +131,12 @@ def hint_logit_matrix(case, got):
     (s,) = got
     expected = case.expected[0]
     if like(s, expected * tau, case):
-        return "divide by the temperature τ: S = I @ T.T / τ"
+        return "divide by the temperature τ: every logit is a similarity scaled by 1/τ"
     if like(s, expected * tau * tau, case):
         return "divide by τ, don't multiply: a small τ makes the logits large"
     if like(s, expected.T, case):
-        return ("rows are images, columns are texts: image_embeds @ text_embeds.T "
-                "(your result is its transpose, logits_per_text)")
+        return ("rows are images, columns are texts: your result is the transpose, "
+                "logits_per_text (texts × images)")
     with np.errstate(all="ignore"):
         unit = lambda a: a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)  # noqa: E731
         if like(s, reference.logit_matrix(unit(image), unit(text), tau), case):
@@ -154,8 +162,8 @@ def loss_parts(image, text, tau):
 
 
 def nonfinite_clip_loss(case, got):
-    return ("the loss is NaN or inf: compute -log softmax as a stable log-softmax "
-            "(subtract each row's max), not np.log(softmax(...)) or np.exp of raw logits")
+    return ("the loss is NaN or inf: the log-probabilities need a stable log-softmax "
+            "(each row shifted by its maximum), not the log of a softmax or exp of raw logits")
 
 
 def hint_clip_loss(case, got):
@@ -169,7 +177,7 @@ def hint_clip_loss(case, got):
         return ("that is one direction only: average the image→text loss (rows of S) "
                 "and the text→image loss (columns of S)")
     if like(loss, 2 * expected, case):
-        return "average the two directions: (loss_i2t + loss_t2i) / 2"
+        return "average the two directions, don't add them: the loss has a factor 1/2"
     if n > 1 and like(loss, n * expected, case):
         return "take the mean over the N pairs, not the sum"
     if like(loss, expected / math.log(10), case):
@@ -200,16 +208,18 @@ def hint_clip_loss_grads(case, got):
         return "you returned (dtext, dimage): return (dimage, dtext)"
     for g in (p["g_row"], p["g_col"].T):
         if bothlike(g @ text / tau, g.T @ image / tau):
-            return ("that is one direction only: G averages (P_row - I)/N and the transpose "
-                    "of (P_col - I)/N")
+            return ("that is one direction only: G averages the gradients of both "
+                    "directions, images to texts and texts to images (the second transposed)")
     if bothlike(2 * expected_i, 2 * expected_t):
-        return "average the two directions: G = (G_row + G_col.T) / 2"
+        return "average the two directions, don't add them: G has a factor 1/2"
     if n > 1 and bothlike(n * expected_i, n * expected_t):
-        return "the loss is a mean over N pairs: divide G by N"
+        return "the loss is a mean over the N pairs, so G carries a factor 1/N"
     if bothlike(expected_i * tau, expected_t * tau):
-        return "S = I @ T.T / τ, so the chain rule brings a factor 1/τ into both gradients"
+        return ("the logits are divided by τ, so the chain rule brings a factor 1/τ into "
+                "both gradients")
     if like(dimage, expected_i, case) and like(dtext, p["g"] @ image / tau, case):
-        return "dtext needs G transposed: dtext = G.T @ image_embeds / τ"
+        return ("dtext needs G transposed: text j meets the images through column j of S, "
+                "not row j, so its gradient is laid out as G's transpose")
     if bothlike(-expected_i, -expected_t):
         return "the signs are flipped: these are gradients of the loss, not of -loss"
     return None
