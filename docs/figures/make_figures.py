@@ -1,4 +1,4 @@
-"""Draw the site's two diagrams (our own drawings, not the paper's figures).
+"""Draw the site's diagrams (our own drawings, not the papers' figures).
 
     python docs/figures/make_figures.py      # writes docs/figures/*.svg
 
@@ -9,6 +9,10 @@
   image classified by its most similar prompt.
 * ``scenes-samples.svg``: twelve scenes of ``numclip.scenes``, each with its caption
   and its hard negative (the same words, another meaning).
+* ``bag-of-words.svg``: a relation caption and its hard negative, word by word, and the
+  one bag of words they share: why a sum of word vectors cannot see order.
+* ``modality-gap.svg``: a sketch of the modality gap on the unit circle (two cones, their
+  means, the gap vector) and of Liang et al.'s experiment that shifts both along it.
 
 The pictures and captions are real samples of ``numclip.data`` and ``numclip.scenes``; the output is
 deterministic (no dates, fixed SVG ids), so re-running it changes nothing.
@@ -26,7 +30,8 @@ import numpy as np
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Polygon
 
 from numclip.data import class_name, make_dataset
-from numclip.scenes import KINDS, make_scenes
+from numclip.scenes import KINDS, make_scenes, swap_objects
+from numclip.text import tokenize
 
 HERE = Path(__file__).resolve().parent
 IMAGE = "#3f51b5"  # image side (indigo, the site's primary colour)
@@ -238,6 +243,115 @@ def scenes_figure(path):
     plt.close(fig)
 
 
+def bag_of_words_figure(path):
+    """A caption and its hard negative as word tiles (one colour per word), and the bag of
+    words both reduce to: equal counts, so equal sums of word vectors."""
+    caption = "a red circle to the left of a blue square"
+    rows = [("caption", caption), ("hard negative", swap_objects(caption))]
+    words = tokenize(caption)
+    vocab = list(dict.fromkeys(words))  # in order of first use
+    palette = plt.get_cmap("tab10")
+    colour = {w: palette(i % 10) for i, w in enumerate(vocab)}
+    fig = plt.figure(figsize=(13.3, 4.4))
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.set_xlim(0, 13.3)
+    ax.set_ylim(0, 4.4)
+    ax.axis("off")
+    tile_w, gap = 0.66, 0.06
+    for r, (label, text) in enumerate(rows):
+        y = 3.55 - 1.15 * r
+        ax.text(0.15, y + 0.52, label, fontsize=10 * FONT, color=INK, weight="bold")
+        for k, word in enumerate(tokenize(text)):
+            x = 0.15 + k * (tile_w + gap)
+            ax.add_patch(FancyBboxPatch((x, y - 0.2), tile_w, 0.42,
+                                        boxstyle="round,pad=0.01,rounding_size=0.05",
+                                        fc=colour[word], ec="none", alpha=0.25))
+            ax.text(x + tile_w / 2, y + 0.01, word, ha="center", va="center",
+                    fontsize=7.5 * FONT, color=INK)
+            ax.text(x + tile_w / 2, y - 0.34, f"{k + 1}", ha="center", va="center",
+                    fontsize=6 * FONT, color="#90a4ae")
+    ax.text(0.15, 1.5, "the same words in another order: position k holds another word,\n"
+            "but every word occurs as often as before", fontsize=8.5 * FONT, color=INK,
+            va="center")
+    for y in (3.55, 2.4):  # both rows fall into the one bag
+        arrow(ax, (7.55, y), (8.3, 2.2), INK, rad=-0.1 if y > 3 else 0.1)
+
+    # the bag: each word's count, the same for both rows
+    x0, y0, bar_w, unit = 8.45, 1.05, 0.48, 0.72
+    counts = {w: words.count(w) for w in vocab}
+    ax.text(x0, 3.45, "the bag of words, x(c): counts / L", fontsize=10 * FONT, color=INK,
+            weight="bold")
+    for i, w in enumerate(vocab):
+        x = x0 + i * (bar_w + 0.05)
+        ax.add_patch(FancyBboxPatch((x, y0), bar_w, unit * counts[w], boxstyle="square,pad=0",
+                                    fc=colour[w], ec="none", alpha=0.6))
+        ax.text(x + bar_w / 2, y0 - 0.08, w, ha="right", va="top", rotation=50,
+                fontsize=7 * FONT, color=INK, rotation_mode="anchor")
+        ax.text(x + bar_w / 2, y0 + unit * counts[w] + 0.05, str(counts[w]), ha="center",
+                va="bottom", fontsize=7 * FONT, color=INK)
+    ax.text(x0, 3.0, "caption and hard negative: identical", fontsize=8.5 * FONT, color=TEXT)
+    ax.text(0.15, 0.45, "W\u1d40x(c) = (1/L) \u03a3\u2096 w(c\u2096): a sum, which no "
+            "reordering changes,\nso both get one embedding, and one score with every image",
+            fontsize=8 * FONT, color=INK, va="center")
+    fig.savefig(path, metadata={"Date": None})
+    plt.close(fig)
+
+
+def modality_gap_figure(path):
+    """A sketch (not a measurement): two cones of unit embeddings on a circle, their means
+    and the gap vector; then both modalities shifted by half of lam * gap towards each
+    other and projected back onto the circle, as Liang et al. do."""
+    rng = np.random.default_rng(0)  # the points of the sketch, the same on every run
+    images = np.deg2rad(45 + 14 * rng.standard_normal(16))
+    texts = np.deg2rad(135 + 14 * rng.standard_normal(16))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.9))
+    panels = ((axes[0], 0.0, "as trained: two cones, a gap \u0394 between their means"),
+              (axes[1], 0.7, "both shifted by lam = 0.7 along \u0394, then renormalized"))
+    for ax, lam, title in panels:
+        x = np.stack([np.cos(images), np.sin(images)], axis=1)  # (16, 2) unit image rows
+        y = np.stack([np.cos(texts), np.sin(texts)], axis=1)  # (16, 2) unit text rows
+        delta = x.mean(axis=0) - y.mean(axis=0)  # the gap vector
+        xs, ys = x - lam / 2 * delta, y + lam / 2 * delta
+        xs /= np.linalg.norm(xs, axis=1, keepdims=True)
+        ys /= np.linalg.norm(ys, axis=1, keepdims=True)
+        t = np.deg2rad(np.linspace(-8, 188, 197))
+        ax.plot(np.cos(t), np.sin(t), color="#b0bec5", lw=1)
+        ax.plot([0], [0], marker="+", ms=8, color="#90a4ae")
+        if lam:  # where the points were
+            ax.scatter(*x.T, marker="s", s=26, fc="none", ec=IMAGE, alpha=0.35, lw=1)
+            ax.scatter(*y.T, marker="o", s=26, fc="none", ec=TEXT, alpha=0.35, lw=1)
+        ax.scatter(*xs.T, marker="s", s=32, color=IMAGE, label="image embeddings", zorder=3)
+        ax.scatter(*ys.T, marker="o", s=32, color=TEXT, label="text embeddings", zorder=3)
+        mx, my = xs.mean(axis=0), ys.mean(axis=0)
+        for m, colour in ((mx, IMAGE), (my, TEXT)):
+            ax.plot([0, m[0]], [0, m[1]], color=colour, lw=0.8, ls=":")
+        ax.plot(*mx, marker="s", ms=9, mfc="white", mec=IMAGE, mew=2, zorder=4)
+        ax.plot(*my, marker="o", ms=9, mfc="white", mec=TEXT, mew=2, zorder=4)
+        ax.add_patch(FancyArrowPatch(tuple(my), tuple(mx), arrowstyle="-|>", mutation_scale=14,
+                                     color=INK, lw=1.6, zorder=5, shrinkA=6, shrinkB=6))
+        if lam:  # below the arrow: the points crowd the arc above it
+            ax.text(0.5 * (mx[0] + my[0]), min(mx[1], my[1]) - 0.1, "a smaller gap",
+                    ha="center", va="top", fontsize=9 * FONT, color=INK)
+        else:
+            ax.text(0.5 * (mx[0] + my[0]), max(mx[1], my[1]) + 0.05, "\u0394", ha="center",
+                    va="bottom", fontsize=10 * FONT, color=INK)
+        ax.text(mx[0] + 0.03, mx[1] - 0.07, "mean image", fontsize=8 * FONT, color=IMAGE,
+                va="top")
+        ax.text(my[0] - 0.03, my[1] - 0.07, "mean text", fontsize=8 * FONT, color=TEXT,
+                ha="right", va="top")
+        ax.set_title(title, fontsize=9 * FONT, color=INK)
+        ax.set(xlim=(-1.2, 1.2), ylim=(-0.42, 1.12), aspect="equal", xticks=[], yticks=[])
+        for side in ax.spines.values():
+            side.set_visible(False)
+    axes[0].legend(loc="lower center", fontsize=8 * FONT, frameon=False, ncols=2)
+    axes[1].text(0, -0.3, "image x \u2192 x \u2212 (lam/2) \u0394, text y \u2192 y + (lam/2) "
+                 "\u0394, each back onto the sphere;\nlam = 1 makes the means meet (before "
+                 "renormalizing). A sketch, not a measurement.",
+                 ha="center", va="center", fontsize=7 * FONT, color=INK)
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.92, bottom=0.02, wspace=0.04)
+    fig.savefig(path, metadata={"Date": None})
+    plt.close(fig)
+
 if __name__ == "__main__":
     import sys
 
@@ -246,5 +360,8 @@ if __name__ == "__main__":
     training_figure(out / f"clip-training{suffix}")
     zero_shot_figure(out / f"clip-zero-shot{suffix}")
     scenes_figure(out / f"scenes-samples{suffix}")
-    print("wrote", out / f"clip-training{suffix}", out / f"clip-zero-shot{suffix}", "and",
-          out / f"scenes-samples{suffix}")
+    bag_of_words_figure(out / f"bag-of-words{suffix}")
+    modality_gap_figure(out / f"modality-gap{suffix}")
+    print("wrote", out / f"clip-training{suffix}", out / f"clip-zero-shot{suffix}",
+          out / f"scenes-samples{suffix}", out / f"bag-of-words{suffix}", "and",
+          out / f"modality-gap{suffix}")
