@@ -141,7 +141,7 @@ def run(check_name: str, student_fn, cases: list[Case], *, labels: tuple[str, ..
                          + (f"\n  {line}" if line else "") + _hint_line(_crash_hint(err)))
                 return False
         if watch.found is not None:
-            show(f"✗ {check_name}: {fn_name} calls {watch.found}, which this assignment "
+            show(f"✗ {check_name}: {fn_name} {watch.found}, which this assignment "
                  f"forbids ({', '.join(rules.forbid)}): write it with NumPy yourself")
             return False
         if _holds_ellipsis(out):
@@ -454,14 +454,29 @@ class _Watch:
                 return
             if not self._inside_given(frame):
                 module = frame.f_globals.get("__name__", "?")
-                self.found = (f"import {module}" if code.co_name == "<module>" else
-                              f"{module}.{getattr(code, 'co_qualname', code.co_name)}")
+                self.found = (f"imports {module}" if code.co_name == "<module>" else
+                              f"calls {_public_name(module, code)}")
         elif event == "c_call":
-            module = getattr(arg, "__module__", None)
-            if not self._forbidden_module(module):
-                module = type(getattr(arg, "__self__", None)).__module__
+            name = getattr(arg, "__name__", repr(arg))
+            module, owner = getattr(arg, "__module__", None), getattr(arg, "__self__", None)
+            if not self._forbidden_module(module):  # a method: its object's class tells
+                module, name = type(owner).__module__, f"{type(owner).__name__}.{name}"
             if self._forbidden_module(module) and not self._inside_given(frame):
-                self.found = f"{module}.{getattr(arg, '__qualname__', repr(arg))}"
+                self.found = f"calls {module}.{name}"
+
+
+def _public_name(module: str, code: types.CodeType) -> str:
+    """``scipy.special.log_softmax`` rather than ``scipy.special._logsumexp.log_softmax``:
+    the nearest public module that exposes the function, else where it is defined."""
+    name = getattr(code, "co_qualname", code.co_name)
+    parts = module.split(".")
+    for i in range(1, len(parts)):
+        parent = ".".join(parts[:i])
+        if parts[i].startswith("_") and not any(p.startswith("_") for p in parts[:i]):
+            fn = getattr(sys.modules.get(parent), code.co_name, None)
+            if getattr(fn, "__code__", None) is code:
+                return f"{parent}.{name}"
+    return f"{module}.{name}"
 
 
 def _with_given(fn, given: Mapping[str, Callable]):
