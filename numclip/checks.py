@@ -42,7 +42,10 @@ rows are examples and ``τ`` is the temperature (not numclip's ``logit_scale``):
   :func:`check_clip_loss_grads`
 
 Each checker's docstring gives the shapes and the formula;
-``notebooks/exercises/clip_assignment.ipynb`` is the assignment built on them.
+``notebooks/exercises/clip_assignment.ipynb`` is the assignment built on them, and
+``notebooks/exercises/otter/`` holds the same assignment as an Otter-Grader master
+notebook, whose tests call them through
+:func:`numclip.grading.autograde.grade`.
 """
 
 from __future__ import annotations

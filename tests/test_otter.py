@@ -39,8 +39,10 @@ from numclip import checks
 from numclip.grading import autograde, solutions
 from numclip.grading.harness import Rules
 
-# otter 7.0.0's results table uses DataFrame.drop(inplace=True), which pandas 3.1 deprecates
-pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.drop")
+# otter 7.0.0's own: DataFrame.drop(inplace=True), which pandas 3.1 deprecates, and trait
+# types passed where traitlets wants instances
+pytestmark = [pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.drop"),
+              pytest.mark.filterwarnings("ignore:Traits should be given as instances")]
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "notebooks" / "exercises" / "otter"

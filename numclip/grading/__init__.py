@@ -8,6 +8,9 @@
   values they produce;
 - :mod:`numclip.grading.solutions` holds the assignment's solutions, written as a
   student writes them: one source for the tests, the notebooks and the hints.
+- :mod:`numclip.grading.autograde` grades the assignment as an autograder does (the
+  tests of its Otter-Grader version, ``notebooks/exercises/otter/``): one question at
+  a time, with numclip, SciPy and the deep-learning libraries forbidden.
 
 Students import the checkers themselves from :mod:`numclip.checks`.
 """

@@ -1,7 +1,7 @@
 """The assignment graded by an autograder (Otter-Grader): one question at a time, NumPy only.
 
-``notebooks/exercises/otter/clip_assignment.ipynb`` is the assignment's Otter-Grader
-master notebook; each of its tests is one call::
+``notebooks/exercises/otter/`` holds the assignment's Otter-Grader master notebook;
+each of its tests is one call::
 
     grade("softmax", softmax, public=True)   # the worked example: a public test
     grade("softmax", softmax)                # every case of check_softmax: hidden

@@ -131,7 +131,7 @@ def run(check_name: str, student_fn, cases: list[Case], *, labels: tuple[str, ..
                 return False
         except Exception as err:
             if watch.found is None:
-                line = student_line(err)
+                line = _student_line(err)
                 if _is_ellipsis_error(err):
                     show(f"✗ {check_name}: not implemented yet ({fn_name} still computes with "
                          "Otter's placeholder `...`" + (f" {line}" if line else "") + ")")
@@ -354,7 +354,7 @@ def _is_library(filename: str) -> bool:
     return os.path.realpath(filename).startswith(_library_dirs())
 
 
-def student_line(err: BaseException) -> str | None:
+def _student_line(err: BaseException) -> str | None:
     """Where in the student's own code ``err`` came from: ``at <place>, line N, in f: <line>``.
 
     The place is the notebook cell as IPython names it in tracebacks (``Cell In[7]``)
