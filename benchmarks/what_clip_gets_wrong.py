@@ -13,6 +13,7 @@ without NegCLIP's hard negatives, and counting; printed as markdown tables.
 
     python benchmarks/what_clip_gets_wrong.py --seeds 0 1 2          # about 20 minutes
     python benchmarks/what_clip_gets_wrong.py --seeds 0 --encoders linear   # seconds
+    python benchmarks/what_clip_gets_wrong.py --seeds 0 --separation 4 30   # NegCLIP's margin
 
 Progress (with each run's wall time) goes to stderr; stdout is the tables only (for
 benchmarks/README.md).
@@ -55,6 +56,29 @@ def counting_run(encoder: str, seed: int) -> dict:
     return {"accuracy": result["counting"].accuracy, "ties": result["counting"].ties}
 
 
+def separation(epochs: int, seed: int) -> str:
+    """Why NegCLIP may not help: after ``epochs`` of transformer + NegCLIP on scenes, how
+    often a training image's own caption outscores its own hard negative, and how alike
+    the two captions' embeddings are."""
+    import numpy as np
+
+    config = TrainConfig(data="scenes", encoder="transformer", hard_negatives=True,
+                         epochs=epochs, seed=seed)
+    splits = make_splits(config)
+    state = train(config, quiet=True, splits=splits)
+    model, pairs, n = state.model, splits["train"], 2000
+    images = model.encode_images(pairs.pixels()[:n])
+    captions = model.encode_texts(model.text_inputs(state.vocab, pairs.captions[:n]))
+    negatives = model.encode_texts(model.text_inputs(state.vocab, pairs.negatives[:n]))
+    wins = np.mean(np.sum(images * captions, 1) > np.sum(images * negatives, 1))
+    alike = np.mean(np.sum(captions * negatives, 1))
+    probes = run_probes(model, state.vocab, PROBES, n=1000, seed=seed + 3)
+    return (f"transformer + NegCLIP, {epochs} epochs, seed {seed}: on {n} training pairs "
+            f"the caption beats its own negative for {wins:.3f} of the images; mean cosine "
+            f"of caption and negative {alike:.4f}; probes "
+            + ", ".join(f"{p} {r.accuracy:.3f}" for p, r in probes.items()))
+
+
 def spread(values) -> str:
     """``mean ± sd (min-max)`` of the seeds' values, or the one value."""
     values = list(values)
@@ -69,7 +93,14 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--encoders", nargs="+", choices=list(NAMES), default=list(NAMES))
     parser.add_argument("--skip-counting", action="store_true")
+    parser.add_argument("--separation", type=int, nargs="+", metavar="EPOCHS",
+                        help="only this: how far NegCLIP separates captions from their "
+                             "negatives after each number of epochs (first seed)")
     args = parser.parse_args(argv)
+    if args.separation:
+        for epochs in args.separation:
+            print(separation(epochs, args.seeds[0]))
+        return
 
     runs = {(e, h): [scene_run(e, h, s) for s in args.seeds]
             for e in args.encoders for h in (False, True)}
