@@ -116,33 +116,13 @@ def run(check_name: str, student_fn, cases: list[Case], *, labels: tuple[str, ..
     for case in cases:
         copies = tuple(np.array(a, copy=True) if isinstance(a, np.ndarray) else a
                        for a in case.args)
-        watch = _Watch(rules.forbid, rules.given)
-        try:
-            # Overflow and 0/0 are reported in the verdict; NumPy's warnings would only clutter.
-            with warnings.catch_warnings(), np.errstate(all="ignore"), _muted(rules):
-                warnings.simplefilter("ignore")
-                with watch:
-                    out = call(*copies)
-        except NotImplementedError as err:
-            if watch.found is None:
-                detail = f": {err}" if str(err) else ""
-                show(f"✗ {check_name}: not implemented yet ({fn_name} raised "
-                     f"NotImplementedError{detail})")
-                return False
-        except Exception as err:
-            if watch.found is None:
-                line = _student_line(err)
-                if _is_ellipsis_error(err):
-                    show(f"✗ {check_name}: not implemented yet ({fn_name} still computes with "
-                         "Otter's placeholder `...`" + (f" {line}" if line else "") + ")")
-                else:
-                    show(f"✗ {check_name}: failed on '{case.name}': {fn_name} raised "
-                         f"{type(err).__name__}: {_short(str(err))}"
-                         + (f"\n  {line}" if line else "") + _hint_line(_crash_hint(err)))
-                return False
-        if watch.found is not None:
-            show(f"✗ {check_name}: {fn_name} {watch.found}, which this assignment "
+        out, err, forbidden = _call(call, copies, rules)
+        if forbidden is not None:
+            show(f"✗ {check_name}: {fn_name} {forbidden}, which this assignment "
                  f"forbids ({', '.join(rules.forbid)}): write it with NumPy yourself")
+            return False
+        if err is not None:
+            show(_raised(check_name, case, fn_name, err))
             return False
         if _holds_ellipsis(out):
             show(f"✗ {check_name}: not implemented yet ({fn_name} returned Otter's placeholder "
@@ -169,6 +149,38 @@ def run(check_name: str, student_fn, cases: list[Case], *, labels: tuple[str, ..
         return False
     show(f"✓ {check_name}: all {len(cases)} cases passed")
     return True
+
+
+def _call(fn, args: tuple, rules: Rules):
+    """Call the student's function under ``rules``: ``(output, exception, forbidden call)``,
+    the last two None when there was none."""
+    watch = _Watch(rules.forbid, rules.given)
+    out = err = None
+    try:
+        # Overflow and 0/0 are reported in the verdict; NumPy's warnings would only clutter.
+        with warnings.catch_warnings(), np.errstate(all="ignore"), _muted(rules):
+            warnings.simplefilter("ignore")
+            with watch:
+                out = fn(*args)
+    except Exception as caught:  # the student's code: every exception becomes a verdict
+        err = caught
+    return out, err, watch.found
+
+
+def _raised(check_name: str, case: Case, fn_name: str, err: Exception) -> str:
+    """The verdict on a call that raised: a blank that is not implemented yet
+    (nbgrader's NotImplementedError, Otter's ``...`` computed with), or a crash shown
+    at the student's line."""
+    if isinstance(err, NotImplementedError):
+        detail = f": {err}" if str(err) else ""
+        return f"✗ {check_name}: not implemented yet ({fn_name} raised NotImplementedError{detail})"
+    line = _student_line(err)
+    if _is_ellipsis_error(err):
+        return (f"✗ {check_name}: not implemented yet ({fn_name} still computes with Otter's "
+                "placeholder `...`" + (f" {line}" if line else "") + ")")
+    return (f"✗ {check_name}: failed on '{case.name}': {fn_name} raised "
+            f"{type(err).__name__}: {_short(str(err))}" + (f"\n  {line}" if line else "")
+            + _hint_line(_crash_hint(err)))
 
 
 def check_flags(check_name: str, **flags) -> None:
