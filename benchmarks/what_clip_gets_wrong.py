@@ -56,13 +56,13 @@ def counting_run(encoder: str, seed: int) -> dict:
     return {"accuracy": result["counting"].accuracy, "ties": result["counting"].ties}
 
 
-def separation(epochs: int, seed: int) -> str:
-    """Why NegCLIP may not help: after ``epochs`` of transformer + NegCLIP on scenes, how
-    often a training image's own caption outscores its own hard negative, and how alike
-    the two captions' embeddings are."""
+def separation(epochs: int, seed: int, hard_negatives: bool) -> str:
+    """Why NegCLIP may not help: after ``epochs`` of the transformer on scenes (CLIP's loss,
+    or NegCLIP's), how often a training image's own caption outscores its own hard
+    negative, and how alike the two captions' embeddings are."""
     import numpy as np
 
-    config = TrainConfig(data="scenes", encoder="transformer", hard_negatives=True,
+    config = TrainConfig(data="scenes", encoder="transformer", hard_negatives=hard_negatives,
                          epochs=epochs, seed=seed)
     splits = make_splits(config)
     state = train(config, quiet=True, splits=splits)
@@ -73,7 +73,8 @@ def separation(epochs: int, seed: int) -> str:
     wins = np.mean(np.sum(images * captions, 1) > np.sum(images * negatives, 1))
     alike = np.mean(np.sum(captions * negatives, 1))
     probes = run_probes(model, state.vocab, PROBES, n=1000, seed=seed + 3)
-    return (f"transformer + NegCLIP, {epochs} epochs, seed {seed}: on {n} training pairs "
+    loss = "NegCLIP" if hard_negatives else "CLIP"
+    return (f"transformer + {loss}, {epochs} epochs, seed {seed}: on {n} training pairs "
             f"the caption beats its own negative for {wins:.3f} of the images; mean cosine "
             f"of caption and negative {alike:.4f}; probes "
             + ", ".join(f"{p} {r.accuracy:.3f}" for p, r in probes.items()))
@@ -94,12 +95,13 @@ def main(argv=None) -> None:
     parser.add_argument("--encoders", nargs="+", choices=list(NAMES), default=list(NAMES))
     parser.add_argument("--skip-counting", action="store_true")
     parser.add_argument("--separation", type=int, nargs="+", metavar="EPOCHS",
-                        help="only this: how far NegCLIP separates captions from their "
-                             "negatives after each number of epochs (first seed)")
+                        help="only this: how far CLIP and NegCLIP separate captions from "
+                             "their negatives after each number of epochs (first seed)")
     args = parser.parse_args(argv)
     if args.separation:
         for epochs in args.separation:
-            print(separation(epochs, args.seeds[0]))
+            for hard in (False, True):
+                print(separation(epochs, args.seeds[0], hard))
         return
 
     runs = {(e, h): [scene_run(e, h, s) for s in args.seeds]
