@@ -37,7 +37,8 @@ CHROMIUM = os.environ.get("NUMCLIP_CHROMIUM", "/usr/bin/chromium")
 PAGES = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")
                if "hooks" not in p.relative_to(DOCS).parts)
 NOTEBOOKS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "notebooks").rglob("*.ipynb")
-                   if ".ipynb_checkpoints" not in p.parts)
+                   if ".ipynb_checkpoints" not in p.parts
+                   and "otter" not in p.relative_to(ROOT).parts)  # the hook's OFF_SITE
 
 
 def _hook():

@@ -297,9 +297,14 @@ def _virtual_pages(config) -> list[str]:
     return notebooks + api + docs
 
 
+# An instructor's source, not a page: `otter assign` makes the student's notebook from it
+OFF_SITE = ("notebooks/exercises/otter",)
+
+
 def _notebooks() -> list[Path]:
     return [p for p in sorted((ROOT / "notebooks").rglob("*.ipynb"))
-            if ".ipynb_checkpoints" not in p.parts]
+            if ".ipynb_checkpoints" not in p.parts
+            and not p.relative_to(ROOT).as_posix().startswith(OFF_SITE)]
 
 
 def _glob(pattern: str, pages: list[str]) -> list:
