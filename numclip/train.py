@@ -81,6 +81,17 @@ def _shown(number: int) -> str:
     return f"a {math.floor(math.log10(number)) + 1}-digit number"  # str() refuses 4301 digits
 
 
+def _choice(name: str, value, choices: tuple[str, ...]) -> str:
+    """``value`` as a plain str among ``choices`` (np.str_("clip") is a str, but not one
+    JSON needs)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, one of {choices}, got "
+                        f"{type(value).__name__} {value!r}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return str(value)
+
+
 def _real(name: str, value, *, positive: bool) -> float:
     """``value`` as a finite float (:func:`~numclip.backend.as_number`), > 0 or >= 0."""
     kind = "positive" if positive else "non-negative"
@@ -123,18 +134,8 @@ class TrainConfig:
         fix["seed"] = _integer("seed", self.seed, 0)
         fix["lr"] = None if self.lr is None else _real("lr", self.lr, positive=True)
         fix["weight_decay"] = _real("weight_decay", self.weight_decay, positive=False)
-        if not isinstance(self.loss, str):
-            raise TypeError(f"loss must be a str, one of {LOSSES}, got "
-                            f"{type(self.loss).__name__} {self.loss!r}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        fix["loss"] = str(self.loss)  # np.str_("clip") is a str, but not one JSON needs
-        if not isinstance(self.encoder, str):
-            raise TypeError(f"encoder must be a str, one of {ENCODERS}, got "
-                            f"{type(self.encoder).__name__} {self.encoder!r}")
-        if self.encoder not in ENCODERS:
-            raise ValueError(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
-        fix["encoder"] = str(self.encoder)
+        for name, choices in (("loss", LOSSES), ("encoder", ENCODERS), ("data", DATASETS)):
+            fix[name] = _choice(name, getattr(self, name), choices)
         if fix["lr"] is None:
             fix["lr"] = DEFAULT_LR[fix["encoder"]]
         if self.temperature is not None:
@@ -142,12 +143,6 @@ class TrainConfig:
             if math.log(1 / fix["temperature"]) > MAX_LOGIT_SCALE * (1 + 1e-12):
                 raise ValueError(f"temperature must be at least 0.01: training clamps the "
                                  f"scale 1/tau at 100, as CLIP does; got {fix['temperature']:g}")
-        if not isinstance(self.data, str):
-            raise TypeError(f"data must be a str, one of {DATASETS}, got "
-                            f"{type(self.data).__name__} {self.data!r}")
-        if self.data not in DATASETS:
-            raise ValueError(f"data must be one of {DATASETS}, got {self.data!r}")
-        fix["data"] = str(self.data)
         fix["hard_negatives"] = as_bool(self.hard_negatives, "hard_negatives")
         if fix["hard_negatives"] and (fix["data"] != "scenes" or fix["loss"] != "clip"):
             raise ValueError("hard_negatives needs data='scenes' (whose captions have "
