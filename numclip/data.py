@@ -35,7 +35,7 @@ from numclip.text import as_texts
 
 __all__ = [
     "COLORS", "SHAPES", "COUNT_WORDS", "TEMPLATES", "CLASSES", "HELDOUT",
-    "class_name", "caption", "phrase", "Dataset", "make_dataset",
+    "class_name", "caption", "phrase", "Dataset", "make_dataset", "PALETTE", "shape_stencils",
 ]
 
 # RGB in [0, 1].  No two colours point in the same RGB direction (no grey next
@@ -51,6 +51,8 @@ _RGB = {
     "white": (1.0, 1.0, 1.0),
 }
 COLORS: tuple[str, ...] = tuple(_RGB)
+PALETTE = np.array(list(_RGB.values()), dtype=np.float32)  # (len(COLORS), 3), COLORS' order
+PALETTE.flags.writeable = False  # shared by every module that paints (numclip.scenes too)
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "cross", "bar")
 _PLURALS = {"circle": "circles", "square": "squares", "triangle": "triangles",
             "cross": "crosses", "bar": "bars"}
@@ -297,15 +299,23 @@ def _shape_masks(size: int) -> np.ndarray:
     return coverage.astype(np.float32)
 
 
-@functools.lru_cache(maxsize=8)
-def _stencils(cell: int) -> np.ndarray:
-    """Every shape at every jitter offset inside one grid cell.
+def shape_stencils(cell: int) -> np.ndarray:
+    """Every shape at every jitter offset inside one ``cell`` x ``cell`` square, as this
+    module (and :mod:`numclip.scenes`) draws them.
+
+    Args:
+        cell: the square's side in pixels, at least ``2 * JITTER + 1``.
 
     Returns:
         ``(len(SHAPES), J, J, cell, cell)`` float32 with ``J = 2 * JITTER + 1``:
         shape, vertical offset, horizontal offset (0 is ``-JITTER`` px from
         the centre), cell.  Read-only, because it is cached and shared.
     """
+    return _stencils(as_int(cell, "cell", 2 * JITTER + 1))
+
+
+@functools.lru_cache(maxsize=8)
+def _stencils(cell: int) -> np.ndarray:
     size = cell - 2 * JITTER  # room for the jitter on each side
     jit = 2 * JITTER + 1
     table = np.zeros((len(SHAPES), jit, jit, cell, cell), dtype=np.float32)
@@ -355,7 +365,7 @@ def _paint(masks, colors, rng) -> np.ndarray:
         ``(n, S, S, 3)`` float32 images in [0, 1].
     """
     n = len(masks)
-    rgb = np.array(list(_RGB.values()), dtype=np.float32)[colors]  # (n, 3)
+    rgb = PALETTE[colors]  # (n, 3)
     brightness = rng.uniform(*BRIGHTNESS, size=(n, 1)).astype(np.float32)  # (n, 1)
     tint = rng.uniform(-TINT, TINT, size=(n, 3)).astype(np.float32)  # (n, 3)
     rgb = np.clip(rgb * brightness + tint, 0.0, 1.0)  # (n, 3) still the same hue

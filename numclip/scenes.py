@@ -52,7 +52,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from numclip.backend import as_float_array, as_int
-from numclip.data import BRIGHTNESS, CLASSES, COLORS, HELDOUT, JITTER, NOISE, SHAPES, TINT
+from numclip.data import (
+    BRIGHTNESS,
+    CLASSES,
+    COLORS,
+    HELDOUT,
+    JITTER,
+    NOISE,
+    PALETTE,
+    SHAPES,
+    TINT,
+    shape_stencils,
+)
 from numclip.text import as_texts, tokenize
 
 __all__ = [
@@ -535,41 +546,6 @@ def _describe(colors, shapes, layout, kinds, first) -> tuple[tuple[str, ...], tu
 # ---------------------------------------------------------------- pictures
 
 
-def _inside(u, v):
-    """Each shape's stencil on the square [-1, 1]^2 (v grows downwards): the shapes of
-    :mod:`numclip.data`, drawn the same way so a model sees the same objects (a twin of
-    its private rasteriser; tests/test_scenes.py checks that the two agree)."""
-    r2, au, av = u**2 + v**2, np.abs(u), np.abs(v)
-    return {
-        "circle": (r2 <= 1) & (r2 >= 0.3),  # an outline (a ring)
-        "square": np.maximum(au, av) <= 1,  # filled
-        "triangle": (v <= 0.8) & (au <= (v + 1) * 0.5),  # filled, pointing up
-        "cross": np.abs(au - av) <= 0.3,  # the two diagonals, an "x"
-        "bar": av <= 0.4,  # a horizontal band
-    }
-
-
-@functools.lru_cache(maxsize=8)
-def _stencils(cell: int) -> np.ndarray:
-    """Every shape at every jitter offset in a ``cell`` x ``cell`` square, anti-aliased
-    on a 4 x 4 sub-grid: ``(len(SHAPES), J, J, cell, cell)`` float32, ``J = 2 JITTER + 1``
-    (shape, vertical offset, horizontal offset).  Read-only: it is cached and shared."""
-    size, sub, jit = cell - 2 * JITTER, 4, 2 * JITTER + 1
-    t = (np.arange(size * sub) + 0.5) / (size * sub) * 2 - 1  # sample centres in [-1, 1]
-    v, u = np.meshgrid(t, t, indexing="ij")
-    inside = _inside(u, v)
-    if set(inside) != set(SHAPES):  # numclip.data drew a new shape: draw it here too
-        raise RuntimeError(f"scenes draws {sorted(inside)}, numclip.data has {sorted(SHAPES)}")
-    stacked = np.stack([inside[s] for s in SHAPES])  # (len(SHAPES), size*sub, size*sub)
-    masks = stacked.reshape(len(SHAPES), size, sub, size, sub).mean(axis=(2, 4))
-    table = np.zeros((len(SHAPES), jit, jit, cell, cell), dtype=np.float32)
-    for dy in range(jit):
-        for dx in range(jit):
-            table[:, dy, dx, dy:dy + size, dx:dx + size] = masks
-    table.flags.writeable = False
-    return table
-
-
 def _draw_masks(shapes, layout, image_size: int, rng) -> np.ndarray:
     """Each scene's two objects, each in its own half of the image.
 
@@ -583,7 +559,7 @@ def _draw_masks(shapes, layout, image_size: int, rng) -> np.ndarray:
     # One jitter for the pair (as numclip.data shifts a whole picture): the objects then
     # keep a 2*JITTER px gap along the relation and stay aligned across it.
     jitter = rng.integers(2 * JITTER + 1, size=(n, 1, 2))  # (n, 1, 2) offset indices
-    pasted = _stencils(cell)[shapes, jitter[..., 0], jitter[..., 1]]  # (n, 2, cell, cell)
+    pasted = shape_stencils(cell)[shapes, jitter[..., 0], jitter[..., 1]]  # (n, 2, cell, cell)
     across = (image_size - cell) // 2 + rng.integers(-_SHIFT, _SHIFT + 1, size=n)  # (n,)
     along = np.array([0, cell])  # (2,) object 0 in the first half, object 1 in the second
     stacked = layout[:, None] == 1  # (n, 1)
@@ -607,7 +583,7 @@ def _paint(masks, colors, rng) -> np.ndarray:
         ``(n, S, S, 3)`` float32 images in [0, 1].
     """
     n = len(masks)
-    rgb = _palette()[colors]  # (n, 2, 3)
+    rgb = PALETTE[colors]  # (n, 2, 3)
     brightness = rng.uniform(*BRIGHTNESS, size=(n, 1, 1)).astype(np.float32)  # (n, 1, 1)
     tint = rng.uniform(-TINT, TINT, size=(n, 1, 3)).astype(np.float32)  # (n, 1, 3)
     rgb = np.clip(rgb * brightness + tint, 0.0, 1.0)  # (n, 2, 3)
@@ -619,20 +595,6 @@ def _paint(masks, colors, rng) -> np.ndarray:
     ink = np.matmul(masks.reshape(n, 2, -1).transpose(0, 2, 1), rgb)  # (n, S*S, 3)
     images += ink.reshape(images.shape)  # (n, S, S, 3)
     return np.clip(images, 0.0, 1.0, out=images)
-
-
-@functools.lru_cache(maxsize=1)
-def _palette() -> np.ndarray:
-    """``(len(COLORS), 3)`` float32 RGB of each colour, as numclip.data paints them (a
-    twin of its private table; tests/test_scenes.py checks that the two agree)."""
-    rgb = {"red": (1.0, 0.0, 0.0), "orange": (1.0, 0.4, 0.0), "yellow": (1.0, 1.0, 0.0),
-           "green": (0.0, 0.85, 0.0), "cyan": (0.0, 1.0, 1.0), "blue": (0.1, 0.2, 1.0),
-           "purple": (0.6, 0.1, 0.9), "white": (1.0, 1.0, 1.0)}
-    if set(rgb) != set(COLORS):
-        raise RuntimeError(f"scenes paints {sorted(rgb)}, numclip.data has {sorted(COLORS)}")
-    table = np.array([rgb[c] for c in COLORS], dtype=np.float32)
-    table.flags.writeable = False
-    return table
 
 
 def _index_array(values, name: str, shape: tuple[int, ...], high: int) -> np.ndarray:

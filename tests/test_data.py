@@ -175,6 +175,8 @@ def dataset(**changes):
 RNG = np.random.default_rng(0)
 # (public name, call, expected error, words the message must contain)
 BAD_INPUT = [
+    ("shape_stencils", lambda: data.shape_stencils(2), ValueError, ["cell must be at least 3"]),
+    ("shape_stencils", lambda: data.shape_stencils(8.0), TypeError, ["cell must be an int"]),
     ("phrase", lambda: phrase(0, 0, 4), ValueError, ["count must be in [1, 3], got 4"]),
     ("phrase", lambda: phrase(0, 9, 1), ValueError, ["shape must be in [0, 4]"]),
     ("phrase", lambda: phrase(0, 0, 1, template=1.0), TypeError, ["template must be an int"]),
@@ -321,3 +323,11 @@ def test_colour_and_shape_are_linearly_decodable_from_raw_pixels():
         acc_heldout = np.mean(np.argmax(heldout.pixels() @ w, axis=1) == getattr(heldout, attr))
         assert acc >= 0.95, f"{attr}: linear probe accuracy {acc:.3f} on all compositions"
         assert acc_heldout >= 0.9, f"{attr}: accuracy {acc_heldout:.3f} on held-out compositions"
+
+
+def test_shape_stencils_are_read_only_and_centre_each_shape():
+    table = data.shape_stencils(8)
+    assert table.shape == (len(data.SHAPES), 3, 3, 8, 8) and not table.flags.writeable
+    centred = table[:, 1, 1]  # no jitter: one pixel of margin on every side
+    assert np.all(centred[:, 0, :] == 0) and np.all(centred[:, :, -1] == 0)
+    assert data.PALETTE.shape == (len(data.COLORS), 3) and not data.PALETTE.flags.writeable

@@ -32,9 +32,9 @@ from numclip.scenes import (
 from numclip.text import tokenize
 
 FIELDS = ("images", "colors", "shapes", "layout", "kinds", "first")
-# The palette and the shapes as numclip.data draws them, read from its private twins: the
-# scenes must show the objects a model trained on numclip.data knows.
-PALETTE = np.array(list(data._RGB.values()), dtype=np.float32)  # (8, 3)
+# The palette and the shapes as numclip.data draws them (numclip.scenes paints with the
+# same ones): the scenes must show the objects a model trained on numclip.data knows.
+PALETTE = data.PALETTE  # (8, 3)
 _OBJ = r"(a|an) ({}) ({})".format("|".join(COLORS), "|".join(SHAPES))
 _CAPTION = re.compile(rf"{_OBJ} (to the left of|to the right of|above|below|and) {_OBJ}")
 
@@ -246,19 +246,13 @@ def best_match(coverage, stencils):
 def test_binding_captions_bind_each_colour_to_its_shape():
     """The object of each colour a binding caption names has the shape it names, so the
     negative (colours swapped) is false.  The shapes are numclip.data's own stencils."""
-    shapes = data._stencils(8)[:, 1, 1, 1:7, 1:7]  # (5, 6, 6) each shape, centred
+    shapes = data.shape_stencils(8)[:, 1, 1, 1:7, 1:7]  # (5, 6, 6) each shape, centred
     ds = make_scenes(600, seed=9, compositions="all", kinds="binding")
     for i, text in enumerate(ds.captions):
         _, *named = parse(text)
         coverage = unmix(ds.images[i], [c for c, _ in named])
         for o, (_, shape) in enumerate(named):
             assert np.argmax(best_match(coverage[..., o], shapes)) == shape, (i, text, o)
-
-
-def test_the_objects_are_drawn_with_numclip_datas_shapes_and_colours():
-    np.testing.assert_array_equal(scenes._stencils(8), data._stencils(8))
-    np.testing.assert_array_equal(scenes._stencils(6), data._stencils(6))
-    np.testing.assert_array_equal(scenes._palette(), PALETTE)
 
 
 def test_background_is_black_up_to_the_noise():
