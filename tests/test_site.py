@@ -320,3 +320,101 @@ def test_mathjax_typesets_every_formula(server, page, tmp_path):
             text[max(0, text.index(raw) - 80):text.index(raw) + 80]
     inline = re.search(r"\$[^$\s][^$]{0,200}?\$", text)
     assert inline is None, f"{page}: an untypeset $...$ formula: {inline and inline.group(0)}"
+
+
+# ----------------------------------------------------------------------------- layout, in a browser
+
+# One Chromium run loads every page in an iframe of a given width (a phone's, a laptop's)
+# and measures, after MathJax has typeset it, what a reader would see cut off or spilling.
+PROBE = r"""<!doctype html><html><body><pre id="out"></pre><script>
+const pages = %(pages)s, width = %(width)d, results = {};
+function measure(win, doc) {
+  const vw = doc.documentElement.clientWidth, found = [];
+  const where = (el) => (el.id ? "#" + el.id : "") + " " + el.tagName.toLowerCase() + "." +
+      (el.className && el.className.baseVal === undefined ? el.className : "").split(" ")[0] +
+      ": " + (el.textContent || "").trim().slice(0, 60);
+  if (doc.documentElement.scrollWidth > vw + 1)
+    found.push("page body " + doc.documentElement.scrollWidth + " px wide in " + vw + " px");
+  // display math must fit a laptop's column (split into aligned lines, not scrolled);
+  // on a phone a long formula scrolls inside its own box
+  for (const m of width < 1000 ? [] :
+       doc.querySelectorAll('.md-content mjx-container[display="true"]')) {
+    const box = m.closest(".arithmatex") || m.parentElement;
+    if (box.scrollWidth > box.clientWidth + 2 || m.scrollWidth > m.clientWidth + 2)
+      found.push("display math cut off: " + where(box));
+  }
+  // inline math inside a paragraph or list item must not run past the column
+  for (const m of doc.querySelectorAll('.md-content mjx-container:not([display="true"])')) {
+    const col = m.closest("p, li, td, dd");
+    if (col && m.getBoundingClientRect().right > col.getBoundingClientRect().right + 2 &&
+        !m.closest("table, .jp-OutputArea"))
+      found.push("inline math clipped: " + where(col));
+  }
+  // the copy button must not sit on the text of a code line
+  for (const btn of doc.querySelectorAll(".md-content .md-clipboard")) {
+    const pre = btn.closest("pre"), code = pre && pre.querySelector("code");
+    if (!code) continue;
+    const b = btn.getBoundingClientRect(), range = doc.createRange();
+    range.selectNodeContents(code);
+    for (const r of range.getClientRects())
+      if (r.right > b.left + 1 && r.left < b.right && r.bottom > b.top && r.top < b.bottom &&
+          r.width > 0) { found.push("copy button covers code: " + where(pre)); break; }
+  }
+  return found;
+}
+async function run() {
+  for (const page of pages) {
+    const frame = document.createElement("iframe");
+    frame.style.width = width + "px"; frame.style.height = "1200px";
+    document.body.appendChild(frame);
+    await new Promise((ok) => { frame.onload = ok; frame.src = page; });
+    const win = frame.contentWindow;
+    try { if (win.MathJax && win.MathJax.startup) await win.MathJax.startup.promise; }
+    catch (e) { results[page] = ["MathJax failed: " + e]; continue; }
+    await new Promise((ok) => setTimeout(ok, 300));
+    results[page] = measure(win, frame.contentDocument);
+    frame.remove();
+  }
+  document.getElementById("out").textContent = "RESULTS" + JSON.stringify(results) + "END";
+}
+run();
+</script></body></html>"""
+
+
+def _content_pages():
+    pages = [p.removesuffix(".md").removesuffix("index") + "/" for p in PAGES]
+    pages = ["" if p == "/" else p.replace("//", "/") for p in pages]
+    return pages + [Path(n).with_suffix("").as_posix() + "/" for n in NOTEBOOKS]
+
+
+def _probe(server, site, width, tmp_path):
+    import json
+
+    pages = _content_pages()
+    driver = site / f"__probe_{width}.html"
+    driver.write_text(PROBE % {"pages": json.dumps(["/" + p for p in pages]), "width": width},
+                      encoding="utf-8")
+    try:
+        proc = subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'chromium'}", f"--window-size={width + 40},1300",
+             "--virtual-time-budget=600000", "--dump-dom", server + driver.name],
+            capture_output=True, text=True, timeout=600)
+    finally:
+        driver.unlink()
+    found = re.search(r"RESULTS(.*?)END", html.unescape(proc.stdout), flags=re.DOTALL)
+    assert found, f"the layout probe did not finish:\n{proc.stderr[-2000:]}"
+    return json.loads(found.group(1))
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_nothing_spills_or_is_cut_off_at_a_phones_and_a_laptops_width(server, site, width,
+                                                                       tmp_path):
+    """No page body wider than the screen, no display formula wider than its column (split
+    it into aligned lines), no inline formula past its paragraph, no code under the copy
+    button: at 390 px (a phone) and 1280 px (a laptop)."""
+    results = _probe(server, site, width, tmp_path)
+    assert set(results) == {"/" + p for p in _content_pages()}
+    bad = [f"{page}: {problem}" for page, problems in results.items() for problem in problems]
+    assert not bad, f"{len(bad)} layout defects at {width} px:\n" + "\n".join(bad[:60])

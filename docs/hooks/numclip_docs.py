@@ -26,6 +26,11 @@ What a plain ``docs/`` folder cannot do, done here:
   spaces, optionally ``{{ expr:.4f }}``) in the text is replaced by the value of
   ``expr`` in that namespace.  Pages whose front matter says ``snippets: quoted``
   quote lines of ``numclip/`` instead (tests/test_docs.py checks them), and run nothing.
+* **Plain text where MathJax does not reach.**  The table of contents and the search
+  index show a heading's text, not its typeset formula: :func:`plain_tex` writes
+  ``\\(O(Nd)\\)`` there as ``O(Nd)`` and ``$\\tau$`` as ``τ``.  In notebooks, the
+  prompts (``In [3]:``), the copy button and the hidden copy of each code cell are
+  kept out of the search index, so a cell is found once, as its code.
 * **MathJax 3, locally.** Copied from the ``django-static-mathjax`` wheel (MathJax
   3.2.2, no Django needed) so that the site, and CI, load nothing from a CDN.
 
@@ -169,9 +174,11 @@ def readme_blocks(section: str) -> list[str]:
 
 
 def number(value: float, fmt: str = ".4f") -> str:
-    r"""A number as LaTeX; an ``e`` format is written ``-4.44 \times 10^{-5}``."""
+    r"""A number as LaTeX: where the format writes an exponent (``e``, or ``g`` for a small
+    number), it is written ``-4.44 \times 10^{-5}``, never ``-4.44e-05`` (which TeX shows
+    as a product with a minus sign)."""
     text = format(float(value), fmt)
-    if "e" not in fmt:
+    if "e" not in text or not re.fullmatch(r"-?[\d.]+e[-+]\d+", text):
         return text
     mantissa, exponent = text.split("e")
     return rf"{mantissa} \times 10^{{{int(exponent)}}}"
@@ -210,6 +217,45 @@ def image(png, alt: str, width: str = "100%") -> str:
 HELPERS = types.SimpleNamespace(readme_blocks=readme_blocks, bmatrix=bmatrix, number=number,
                                 table=table,
                                 figure=figure, image=image)
+
+
+# ----------------------------------------------------------------------------- TeX as text
+
+TEX_SYMBOLS = {"tau": "τ", "to": "→", "sigma": "σ", "theta": "θ", "lambda": "λ", "mu": "μ",
+               "alpha": "α", "beta": "β", "ell": "ℓ", "top": "ᵀ", "cdot": "·", "times": "×",
+               "le": "≤", "ge": "≥", "leq": "≤", "geq": "≥", "approx": "≈", "infty": "∞",
+               "nabla": "∇", "partial": "∂", "sum": "Σ", "log": "log", "exp": "exp"}
+TEX_MATH = re.compile(r"\\\((?P<a>.+?)\\\)|\$(?P<b>[^$]+?)\$")
+
+
+def plain_tex(text: str) -> str:
+    r"""Inline TeX in ``text`` as readable plain text, for places MathJax does not typeset
+    (the table of contents, search results): ``Why \(O(Nd)\)`` is ``Why O(Nd)``,
+    ``$\log(1/\tau)$`` is ``log(1/τ)``."""
+    def one(match):
+        tex = match["a"] if match["a"] is not None else match["b"]
+        tex = re.sub(r"\\(?:mathcal|mathrm|mathbf|text|operatorname|hat)\{([^{}]*)\}", r"\1", tex)
+        tex = re.sub(r"\\([A-Za-z]+)", lambda m: TEX_SYMBOLS.get(m[1], m[1]), tex)
+        tex = re.sub(r"(?P<op>[_^])\{(?P<x>[^{}]*)\}", lambda m: (m["op"] if m["op"] == "^" else "")
+                     + (m["x"] if len(m["x"]) < 2 else f"({m['x']})"), tex)
+        return re.sub(r"\s+", " ", tex.replace("{", "").replace("}", "").replace("_", "")).strip()
+    return TEX_MATH.sub(one, text)
+
+
+def _plain_toc(items) -> None:
+    for item in items:
+        item.title = plain_tex(item.title)
+        _plain_toc(item.children)
+
+
+# Notebook chrome that is not content: kept out of the search index
+SEARCH_NOISE = re.compile(r'<div class="(?P<cls>jp-InputPrompt|jp-OutputPrompt|'
+                          r'zeroclipboard-container|clipboard-copy-txt)\b')
+
+
+def _exclude_from_search(html: str) -> str:
+    return SEARCH_NOISE.sub(lambda m: m.group(0).replace("<div ", "<div data-search-exclude ", 1),
+                            html)
 
 
 # ----------------------------------------------------------------------------- names in numclip
@@ -465,6 +511,7 @@ def on_page_content(html, page, config, files):
                       html, flags=re.DOTALL)
         source = PurePosixPath(page.file.src_uri).name
         html = _notebook_links(html, page, files)
+        html = _exclude_from_search(html)
         html = (f'<p class="nb-download"><a href="{source}" download>Download {source}</a> '
                 "(committed without outputs; the outputs below were computed when this site "
                 "was built)</p>\n" + html)
@@ -522,3 +569,22 @@ def _doc_link(match: re.Match, page, files) -> str:
     if match["anchor"]:
         href += "#" + match["anchor"]
     return f'<a href="{href}">{match.group(0)}</a>'
+
+
+def on_page_context(context, page, config, nav):
+    _plain_toc(page.toc)
+    return context
+
+
+def on_post_build(config):
+    """Search titles in plain text (the search plugin reads headings with their TeX)."""
+    import json
+
+    index = Path(config["site_dir"]) / "search" / "search_index.json"
+    if not index.is_file():
+        return
+    data = json.loads(index.read_text(encoding="utf-8"))
+    for doc in data["docs"]:
+        doc["title"] = plain_tex(doc["title"])
+    index.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+                     encoding="utf-8")
