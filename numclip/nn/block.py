@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from numclip.backend import as_int
+from numclip.backend import as_bool, as_int
 from numclip.nn.activations import activation as activation_pair
 from numclip.nn.affine import linear, linear_backward
 from numclip.nn.attention import multi_head_attention, multi_head_attention_backward
@@ -102,8 +102,7 @@ def transformer(x, params: Mapping, prefix: str, layers: int, num_heads: int,
         or None when ``keep_cache`` is False.
     """
     layers = as_int(layers, "layers", 1)
-    if not isinstance(keep_cache, bool):
-        raise TypeError(f"keep_cache must be True or False, got {type(keep_cache).__name__}")
+    keep_cache = as_bool(keep_cache, "keep_cache")
     caches = []
     for i in range(layers):
         x, cache = residual_block(x, params, f"{prefix}resblocks.{i}.", num_heads,

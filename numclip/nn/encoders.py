@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import array_api_compat
 import numpy as np
 
-from numclip.backend import array_namespace, array_namespace_of, as_int
+from numclip.backend import array_namespace, array_namespace_of, as_bool, as_int
 from numclip.nn.activations import activation as activation_pair
 from numclip.nn.attention import causal_mask
 from numclip.nn.block import block_shapes, transformer, transformer_backward
@@ -204,7 +204,7 @@ class VisionTransformer:
         Returns:
             features, and the cache for :meth:`backward` (None without ``keep_cache``).
         """
-        _check_keep_cache(keep_cache)
+        keep_cache = as_bool(keep_cache, "keep_cache")
         images = as_activation(images, "images", 4)
         check_params(params, self.param_shapes(), "vision encoder",
                      images if check_weights else None, "images")
@@ -312,7 +312,7 @@ class TextTransformer:
         Returns:
             features, and the cache for :meth:`backward` (None without ``keep_cache``).
         """
-        _check_keep_cache(keep_cache)
+        keep_cache = as_bool(keep_cache, "keep_cache")
         check_params(params, self.param_shapes(), "text encoder")
         key = f"{self.prefix}token_embedding.weight"
         table = as_activation(params[key], f"params[{key!r}]", 2)
@@ -353,8 +353,3 @@ class TextTransformer:
         dx, grads[f"{p}positional_embedding"] = add_positions_backward(dx, pos)
         grads[f"{p}token_embedding.weight"] = token_embed_backward(dx, tok)
         return {k: grads[k] for k in self.param_shapes()}
-
-
-def _check_keep_cache(keep_cache):
-    if not isinstance(keep_cache, bool):
-        raise TypeError(f"keep_cache must be True or False, got {type(keep_cache).__name__}")
