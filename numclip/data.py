@@ -36,6 +36,7 @@ from numclip.text import as_texts
 __all__ = [
     "COLORS", "SHAPES", "COUNT_WORDS", "TEMPLATES", "CLASSES", "HELDOUT",
     "class_name", "caption", "phrase", "Dataset", "make_dataset", "PALETTE", "shape_stencils",
+    "as_images",
 ]
 
 # RGB in [0, 1].  No two colours point in the same RGB direction (no grey next
@@ -120,16 +121,7 @@ class Dataset:
     captions: tuple[str, ...]  # (n,) one caption per image
 
     def __post_init__(self):
-        images = self.images
-        if not isinstance(images, np.ndarray):
-            raise TypeError(f"images must be a NumPy array, got {type(images).__name__}")
-        images = as_float_array(images, "images")
-        if images.ndim != 4 or images.shape[-1] != 3:
-            raise ValueError(f"images must have shape (n, H, W, 3), got {images.shape}")
-        if images.min() < 0 or images.max() > 1:
-            raise ValueError(f"images must lie in [0, 1], got values in "
-                             f"[{images.min()}, {images.max()}]")
-        n = len(images)
+        n = len(as_images(self.images))
         fields = {"colors": (0, len(COLORS) - 1), "shapes": (0, len(SHAPES) - 1),
                   "counts": (1, MAX_COUNT), "labels": (0, len(CLASSES) - 1)}
         for name, (low, high) in fields.items():
@@ -150,6 +142,26 @@ class Dataset:
     def pixels(self) -> np.ndarray:
         """Return the images flattened to ``(n, H*W*3)`` float32, the image encoder's input."""
         return self.images.reshape(len(self.images), -1)
+
+
+def as_images(images) -> np.ndarray:
+    """Check a batch of pictures as the datasets hold them (this module's and
+    :mod:`numclip.scenes`'): a non-empty NumPy ``(n, H, W, 3)`` float array, finite, in
+    [0, 1], channels last; return it.
+
+    Raises:
+        TypeError: not a NumPy array, or not a real floating dtype.
+        ValueError: another shape, NaN or inf, or a value outside [0, 1].
+    """
+    if not isinstance(images, np.ndarray):
+        raise TypeError(f"images must be a NumPy array, got {type(images).__name__}")
+    images = as_float_array(images, "images")
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must have shape (n, H, W, 3), got {images.shape}")
+    if images.min() < 0 or images.max() > 1:
+        raise ValueError(f"images must lie in [0, 1], got values in "
+                         f"[{images.min()}, {images.max()}]")
+    return images
 
 
 def make_dataset(n: int, *, seed: int, compositions: str = "seen",

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numclip.backend import as_float_array, as_int
+from numclip.backend import as_int
 from numclip.data import (
     BRIGHTNESS,
     CLASSES,
@@ -62,6 +62,7 @@ from numclip.data import (
     PALETTE,
     SHAPES,
     TINT,
+    as_images,
     shape_stencils,
 )
 from numclip.text import as_texts, tokenize
@@ -403,16 +404,7 @@ class Scenes:
     negatives: tuple[str, ...]  # (n,) its hard negative: the same words, another meaning
 
     def __post_init__(self):
-        images = self.images
-        if not isinstance(images, np.ndarray):
-            raise TypeError(f"images must be a NumPy array, got {type(images).__name__}")
-        images = as_float_array(images, "images")
-        if images.ndim != 4 or images.shape[-1] != 3:
-            raise ValueError(f"images must have shape (n, H, W, 3), got {images.shape}")
-        if images.min() < 0 or images.max() > 1:
-            raise ValueError(f"images must lie in [0, 1], got values in "
-                             f"[{images.min()}, {images.max()}]")
-        n = len(images)
+        n = len(as_images(self.images))
         fields = {"colors": ((n, 2), len(COLORS) - 1), "shapes": ((n, 2), len(SHAPES) - 1),
                   "layout": ((n,), 1), "kinds": ((n,), 1), "first": ((n,), 1)}
         for name, (shape, high) in fields.items():

@@ -175,6 +175,12 @@ def dataset(**changes):
 RNG = np.random.default_rng(0)
 # (public name, call, expected error, words the message must contain)
 BAD_INPUT = [
+    ("as_images", lambda: data.as_images(DS.images.tolist()), TypeError,
+     ["images must be a NumPy array", "list"]),
+    ("as_images", lambda: data.as_images(DS.images[..., :2]), ValueError,
+     ["images must have shape (n, H, W, 3)"]),
+    ("as_images", lambda: data.as_images(-DS.images - 1), ValueError,
+     ["images must lie in [0, 1]"]),
     ("shape_stencils", lambda: data.shape_stencils(2), ValueError, ["cell must be at least 3"]),
     ("shape_stencils", lambda: data.shape_stencils(8.0), TypeError, ["cell must be an int"]),
     ("phrase", lambda: phrase(0, 0, 4), ValueError, ["count must be in [1, 3], got 4"]),
