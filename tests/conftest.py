@@ -218,12 +218,19 @@ def clip_error_bounds(img, txt, logit_scale, dtype_name, normalize=True):
     dscale = (np.sum(np.abs(img) * err_img)
               + (n * d + d / 2 + 4) * u * np.sum(np.abs(img * dimg)))
 
-    def through_norm(err, dy, r):
-        if not normalize:
-            return err
-        own = (2 * d + 12) * u * np.linalg.norm(dy, axis=1, keepdims=True)
-        return (np.max(err, axis=1, keepdims=True) + np.sum(err, axis=1, keepdims=True)
-                + own) / r
+    return {"loss": 2 * loss,
+            "image_embeds": 2 * through_norm_bound(err_img, dimg, r_img, u, normalize),
+            "text_embeds": 2 * through_norm_bound(err_txt, dtxt, r_txt, u, normalize),
+            "logit_scale": 2 * dscale}
 
-    return {"loss": 2 * loss, "image_embeds": 2 * through_norm(err_img, dimg, r_img),
-            "text_embeds": 2 * through_norm(err_txt, dtxt, r_txt), "logit_scale": 2 * dscale}
+
+def through_norm_bound(err, dy, r, u, normalize):
+    """The error bound of an embedding's gradient after l2_normalize_backward, from the
+    bound ``err`` (N, D) on the gradient of the unit rows ``dy`` (N, D) of norm ``r``
+    (N, 1): (max over the row + sum over the row) / r, plus the backward's own
+    (2 D + 12) u |dy| / r; ``err`` itself when the loss did not normalize."""
+    if not normalize:
+        return err
+    own = (2 * dy.shape[1] + 12) * u * np.linalg.norm(dy, axis=1, keepdims=True)
+    return (np.max(err, axis=1, keepdims=True) + np.sum(err, axis=1, keepdims=True)
+            + own) / r

@@ -20,6 +20,7 @@ from conftest import (
     check_bad_row,
     clip_error_bounds,
     put,
+    through_norm_bound,
 )
 
 from numclip import clip_loss, clip_loss_reference, negclip_loss, to_numpy
@@ -87,15 +88,9 @@ def negclip_error_bounds(img, txt, neg, logit_scale, dtype_name, normalize=True)
     dimg, dtexts = scale * g @ texts, scale * g.T @ img  # gradients of Î and X
     dscale = (rho + (n * c + 1) * u) * np.sum(a * np.abs(logits)) + np.sum(a * sigma)
 
-    def through_norm(err, dy, r):
-        if not normalize:
-            return err
-        own = (2 * d + 12) * u * np.linalg.norm(dy, axis=1, keepdims=True)
-        return (np.max(err, axis=1, keepdims=True) + np.sum(err, axis=1, keepdims=True)
-                + own) / r
-
-    dtexts_bound = 2 * through_norm(err_texts, dtexts, r_texts)
-    return {"loss": 2 * loss, "image_embeds": 2 * through_norm(err_img, dimg, r_img),
+    dtexts_bound = 2 * through_norm_bound(err_texts, dtexts, r_texts, u, normalize)
+    return {"loss": 2 * loss,
+            "image_embeds": 2 * through_norm_bound(err_img, dimg, r_img, u, normalize),
             "text_embeds": dtexts_bound[:n], "negative_embeds": dtexts_bound[n:],
             "logit_scale": 2 * dscale}
 
