@@ -54,8 +54,10 @@ def evaluate(state, splits: dict, templates=None, top_k=(1, 5)) -> dict:
     """
     check_state(state)
     check_splits(splits)
-    kind = type(splits["train"]).__name__
-    if (state.config.data == "scenes") != (kind == "Scenes"):
+    from numclip.scenes import Scenes  # a small module; most runs never need it
+
+    if (state.config.data == "scenes") != isinstance(splits["train"], Scenes):
+        kind = type(splits["train"]).__name__
         raise TypeError(f"splits hold {kind} objects but the state was trained with "
                         f"data={state.config.data!r}; pass make_splits(state.config)")
     if state.config.data == "scenes":
