@@ -249,13 +249,19 @@ def test_scene_zero_shot_equals_a_slow_loop_over_the_classes(scenes_run):
         mean = np.mean(np.asarray(model.encode_texts(model.text_inputs(state.vocab, prompts))),
                        axis=0)
         classes.append(mean / np.linalg.norm(mean))
-    correct = 0
+    # float32 dot products of unit vectors here and in the matrix product there differ by
+    # at most D u = 64 * 6e-8 in each score: an item whose margin is within twice that can
+    # go either way, and only such items may differ
+    near = 2 * images.shape[1] * np.finfo(np.float32).eps
+    correct = uncertain = 0
     for image, colors, shapes in zip(images, scenes.colors, scenes.shapes, strict=True):
         truth = report.SCENE_CLASSES.index((tuple(sorted(colors)), tuple(sorted(shapes))))
         scores = [float(image @ c) for c in classes]
-        correct += all(scores[truth] > s for i, s in enumerate(scores) if i != truth)
+        margin = scores[truth] - max(s for i, s in enumerate(scores) if i != truth)
+        correct += margin > 0
+        uncertain += abs(margin) <= near
     got = report.scene_zero_shot(state, scenes)[1]
-    assert got == pytest.approx(correct / len(scenes), abs=1.5 / len(scenes))  # one near-tie
+    assert abs(got * len(scenes) - correct) <= uncertain
     assert len(report.SCENE_CLASSES) == 280
 
 
