@@ -2,7 +2,8 @@
 
 Prints, per encoder, loss and seed: wall time of the whole run (data, training,
 evaluation), zero-shot top-1 on seen and on held-out compositions (40-way) with
-the default prompts and with prompts of every count, zero-shot counting (3-way),
+the default prompts (every count) and with PROMPT_TEMPLATES alone (in the singular),
+zero-shot counting (3-way),
 the linear probe; then how held-out accuracy moves with the number of epochs
 (from the run's own per-epoch history, with a longer run).
 
@@ -33,7 +34,7 @@ def main():
 
     print(f"defaults: {TrainConfig()}")
     print(f"{'encoder':>11} {'loss':>6} {'seed':>4} {'seconds':>8} {'seen':>6} {'heldout':>7} "
-          f"{'seen*':>6} {'heldout*':>8} {'count':>6} {'probe':>6}   (* prompts of every count)")
+          f"{'seen*':>6} {'heldout*':>8} {'count':>6} {'probe':>6}   (* singular prompts)")
     runs = [(e, loss, seed) for e in args.encoders for loss in args.losses for seed in args.seeds]
     for encoder, loss, seed in runs:
         start = time.perf_counter()
@@ -44,8 +45,8 @@ def main():
             m = final_metrics(state, splits)
         seconds = time.perf_counter() - start
         print(f"{encoder:>11} {loss:>6} {seed:>4} {seconds:>8.2f} {m['zero_shot_seen']:>6.3f} "
-              f"{m['zero_shot_heldout']:>7.3f} {m['zero_shot_seen_any_count']:>6.3f} "
-              f"{m['zero_shot_heldout_any_count']:>8.3f} {m['zero_shot_counting']:>6.3f} "
+              f"{m['zero_shot_heldout']:>7.3f} {m['zero_shot_seen_singular']:>6.3f} "
+              f"{m['zero_shot_heldout_singular']:>8.3f} {m['zero_shot_counting']:>6.3f} "
               f"{m['linear_probe']:>6.3f}", flush=True)
 
     if args.long_epochs < 1:

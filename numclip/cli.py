@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     zeroshot = sub.add_parser("zeroshot", help="evaluate a checkpoint by zero-shot prompts")
     zeroshot.add_argument("checkpoint", metavar="CKPT")
     zeroshot.add_argument("--template", action="append", metavar="T",
-                          help="prompt template with {} for the class name; repeat to ensemble")
+                          help="prompt template with {} for the class name; repeat to ensemble "
+                               "(default: numclip.report.default_prompts, every count)")
     zeroshot.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
     probe = sub.add_parser("probe", help="ARO-style probes of a checkpoint: word order, "

@@ -125,7 +125,8 @@ def test_zeroshot_reports_what_the_templates_change_and_the_checkpoint_apart(tra
                                 "final_loss": saved.history["loss"][-1],
                                 "scale": pytest.approx(saved.history["scale"][-1])}
     code, out, _ = run_cli(["zeroshot", str(ckpt)], capsys)
-    assert code == 0 and "a {} on a black background." in out
+    assert code == 0 and "{objects} on a black background" in out  # the default: every count
+    assert "counts                       1, 2, 3" in out
     assert "checkpoint:\n  path" in out and "\n  final_loss" in out
 
 

@@ -54,10 +54,8 @@ ev, zs, cm, fm = (report.evaluate, report.zero_shot_metrics, report.checkpoint_m
 # The module's bad-input table: (public name, call given `ctx`, error type, words the
 # message must contain).
 BAD_INPUT = [
-    ("any_count_accuracy", lambda c: report.any_count_accuracy(c.state.model, c.splits["seen"]),
-     TypeError, ["state must be a numclip.train.TrainState"]),
-    ("any_count_accuracy", lambda c: report.any_count_accuracy(c.state, None), TypeError,
-     ["dataset must be a numclip.data.Dataset", "NoneType"]),
+    ("default_prompts", lambda c: report.default_prompts(40), ValueError, ["c", "39"]),
+    ("default_prompts", lambda c: report.default_prompts("0"), TypeError, ["c", "str"]),
     ("counting_accuracy", lambda c: report.counting_accuracy(None, c.splits["seen"]), TypeError,
      ["state must be a numclip.train.TrainState"]),
     ("counting_accuracy", lambda c: report.counting_accuracy(c.state, c.splits), TypeError,
@@ -210,13 +208,33 @@ def test_counting_accuracy_is_perfect_for_a_model_that_counts(run, monkeypatch):
     assert report.counting_accuracy(run.state, seen) == 0.0
 
 
-def test_any_count_accuracy_ensembles_the_three_counts(run, monkeypatch):
+def test_the_default_prompts_are_prompt_templates_phrasings_at_every_count():
+    from numclip.zeroshot import PROMPT_TEMPLATES
+
+    red_circle = report.default_prompts(0)
+    assert len(red_circle) == len(report.DEFAULT_PHRASINGS) * 3
+    for count, one, many in ((1, "one red circle", "circle"), (2, "two red circles", "circles"),
+                             (3, "three red circles", "circles")):
+        prompts = red_circle[(count - 1) * 4:count * 4]
+        assert all(one in p and many in p for p in prompts), prompts
+    # the singular ones say what PROMPT_TEMPLATES say, with "one" for "a" and no full stop
+    singular = [t.format("red circle").replace("a red", "one red").rstrip(".")
+                for t in PROMPT_TEMPLATES]
+    assert red_circle[:4] == singular
+    assert report.default_prompts(np.int64(39))[-1] == "there are three white bars"
+
+
+def test_the_default_classifier_ensembles_every_count(run, monkeypatch):
     """A model that embeds a prompt by its colour and shape only, and each image by its
-    class, scores 1 with any-count prompts; the real run lies in [0, 1]."""
+    class, scores 1 with the default prompts; one that embeds each prompt by its count
+    word only (every class alike) cannot tell the classes apart; the real run lies in [0, 1].
+    The metrics name the default prompts."""
     from numclip.data import COLORS, SHAPES
 
-    seen = run.splits["seen"]
-    assert 0 <= report.any_count_accuracy(run.state, seen) <= 1
+    metrics = report.zero_shot_metrics(run.state, run.splits)
+    assert 0 <= metrics["zero_shot_seen"] <= 1
+    assert metrics["counts"] == [1, 2, 3]
+    assert metrics["templates"][0] == "a photo of {objects}"
     model = run.state.model
 
     def class_of(text):
@@ -225,13 +243,27 @@ def test_any_count_accuracy_ensembles_the_three_counts(run, monkeypatch):
         shape = next(i for i, s in enumerate(SHAPES) if s in text)
         return color * len(SHAPES) + shape
 
+    seen = run.splits["seen"]
+    texts_seen = []
     monkeypatch.setattr(model, "text_inputs", lambda vocab, texts, warn=True: texts,
                         raising=False)
-    monkeypatch.setattr(model, "encode_texts", lambda texts: np.eye(40)[
-        [class_of(t) for t in texts]], raising=False)
+    monkeypatch.setattr(model, "encode_texts", lambda texts: texts_seen.extend(texts) or np.eye(
+        40)[[class_of(t) for t in texts]], raising=False)
     monkeypatch.setattr(model, "encode_images", lambda pixels: np.eye(40)[seen.labels],
                         raising=False)
-    assert report.any_count_accuracy(run.state, seen) == 1.0
+    assert report.evaluate(run.state, {**run.splits, "heldout": seen})["seen"][1] == 1.0
+    assert set(texts_seen) == {p for c in range(40) for p in report.default_prompts(c)}
+
+
+def test_final_metrics_report_the_singular_prompt_templates_beside_the_default(run):
+    from numclip.zeroshot import PROMPT_TEMPLATES
+
+    final = report.final_metrics(run.state, run.splits)
+    singular = report.evaluate(run.state, run.splits, PROMPT_TEMPLATES, top_k=(1,))
+    assert final["zero_shot_seen_singular"] == singular["seen"][1]
+    assert final["zero_shot_heldout_singular"] == singular["heldout"][1]
+    assert final["zero_shot_seen"] == report.zero_shot_metrics(run.state, run.splits)[
+        "zero_shot_seen"]
 
 
 def test_scene_zero_shot_equals_a_slow_loop_over_the_classes(scenes_run):
