@@ -733,6 +733,9 @@ BAD = [
         bad(fn, np.ones(3, np.float16), error=TypeError, words=("x", "float16")),
         bad(fn, np.array([1.0, np.nan]), error=ValueError, words="x contains NaN"),
         bad(fn, 2.0, error=TypeError, words="x must be an array"),
+        bad(fn, X, inplace=1, error=TypeError, words="inplace must be True or False, got int"),
+        bad(fn, np.broadcast_to(X32, (3, 2, 5, 6)), inplace=True, error=ValueError,
+            words="x is read-only; inplace=True needs a writable array"),
         bad(backward, np.ones((2, 5, 5)), cache, error=ValueError,
             words="dy must have shape (2, 5, 6)"),
         bad(backward, np.full((2, 5, 6), np.nan), cache, error=ValueError,
@@ -833,6 +836,8 @@ BAD = [
         words="params has no 'b.resblocks.0.ln_1.weight'"),
     bad(transformer, X, BLOCK, "", 0, 3, error=ValueError, words="layers must be at least 1"),
     bad(transformer, X, BLOCK, "", 2.0, 3, error=TypeError, words="layers must be an int"),
+    bad(residual_block, X, BLOCK, "b.", 3, keep_cache="no", error=TypeError,
+        words="keep_cache must be True or False, got str"),
     bad(transformer, X, BLOCK, "", 1, 3, keep_cache=None, error=TypeError,
         words="keep_cache must be True or False, got NoneType"),
     bad(transformer_backward, np.ones((2, 5, 6)), (), error=TypeError,
@@ -990,6 +995,35 @@ def test_bad_input_is_named(fn, args, kwargs, error, words):
 @pytest.mark.parametrize("module", NN_MODULES, ids=lambda m: m.__name__)
 def test_every_public_function_has_bad_input_rows(module):
     assert_table_covers(module, BAD)
+
+
+@pytest.mark.parametrize("name", ["gelu", "quick_gelu"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["contiguous", "fortran", "strided"])
+def test_inplace_activation_overwrites_x_with_exactly_the_forward(name, dtype, layout):
+    """inplace=True (inference) writes the very numbers the forward returns into x, on
+    every path: the float32 chunk loop (more than one chunk, and a ragged last one), the
+    generic one, and arrays the chunk loop cannot write through (Fortran order, strided)."""
+    from numclip.nn.activations import _CHUNK
+
+    forward = ACTIVATIONS[name][0]
+    x = (8 * np.random.default_rng(7).standard_normal((3, _CHUNK // 4 + 5))).astype(dtype)
+    x = {"contiguous": x, "fortran": np.asfortranarray(x), "strided": x[:, ::2]}[layout]
+    want = forward(x)[0]
+    y, cache = forward(x, inplace=True)
+    assert y is x and cache is None
+    np.testing.assert_array_equal(x, want)
+
+
+@pytest.mark.parametrize("activation", ["gelu", "quick_gelu"])
+def test_a_block_without_its_cache_gives_the_same_numbers_and_leaves_x_alone(activation):
+    for x, params in ((X, BLOCK), (X32, {k: v.astype(np.float32) for k, v in BLOCK.items()})):
+        before = x.copy()
+        want = residual_block(x, params, "b.", 3, activation)[0]
+        got, cache = residual_block(x, params, "b.", 3, activation, keep_cache=False)
+        assert cache is None and got.dtype == x.dtype
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(x, before)
 
 
 def test_the_float32_gelu_is_within_a_few_ulps_of_the_exact_one():

@@ -13,7 +13,7 @@ import math
 import array_api_compat
 import numpy as np
 
-from numclip.backend import array_namespace
+from numclip.backend import array_namespace, as_bool
 from numclip.nn.validate import as_activation, as_cache, as_upstream
 
 __all__ = ["gelu", "gelu_backward", "quick_gelu", "quick_gelu_backward", "ACTIVATIONS",
@@ -22,18 +22,22 @@ __all__ = ["gelu", "gelu_backward", "quick_gelu", "quick_gelu_backward", "ACTIVA
 QUICK_GELU_SLOPE = 1.702  # OpenAI's constant: sigmoid(1.702 x) is within 0.02 of Phi(x)
 
 
-def gelu(x, *, validate: bool = True):
+def gelu(x, *, validate: bool = True, inplace: bool = False):
     r"""The Gaussian error linear unit, exactly: :math:`x\,\Phi(x) = \tfrac{x}{2}
     \left(1 + \operatorname{erf}(x/\sqrt 2)\right)`.
 
     Args:
         x: float array of any shape.
+        inplace: for inference: write y into ``x`` (a writable array) and keep no cache,
+            which saves allocating (and, in a fresh page, faulting in) two arrays of x's size.
 
     Returns:
-        y of ``x``'s shape and dtype, and the cache ``(x, Phi)``.
+        y of ``x``'s shape and dtype, and the cache ``(x, Phi)`` (None with ``inplace``).
     """
     if validate:
         x = as_activation(x, "x")
+    if as_bool(inplace, "inplace"):
+        return _in_place(x, _times_normal_cdf), None
     y, cdf = _times_normal_cdf(x)  # x Phi(x), Phi(x)
     return y, (x, cdf, "gelu")
 
@@ -49,17 +53,22 @@ def gelu_backward(dy, cache):
     return dy * (cdf + x * pdf)
 
 
-def quick_gelu(x, *, validate: bool = True):
+def quick_gelu(x, *, validate: bool = True, inplace: bool = False):
     r"""QuickGELU: :math:`x\,\sigma(1.702\,x)`.
 
     The sigmoid is computed as :math:`\tfrac12(1 + \tanh(z/2))`, which equals
     :math:`1/(1+e^{-z})` and cannot overflow for large negative ``z``.
 
+    Args:
+        x, inplace: as for :func:`gelu`.
+
     Returns:
-        y of ``x``'s shape and dtype, and the cache ``(x, sigmoid)``.
+        y of ``x``'s shape and dtype, and the cache ``(x, sigmoid)`` (None with ``inplace``).
     """
     if validate:
         x = as_activation(x, "x")
+    if as_bool(inplace, "inplace"):
+        return _in_place(x, _times_sigmoid_of_slope), None
     y, s = _times_sigmoid_of_slope(x)  # x sigmoid(1.702 x), sigmoid(1.702 x)
     return y, (x, s, "quick_gelu")
 
@@ -78,25 +87,56 @@ def quick_gelu_backward(dy, cache):
     return dx
 
 
-def _times_sigmoid_of_slope(x):
+def _times_sigmoid_of_slope(x, out=None):
     """``(x s, s)`` with s = sigmoid(1.702 x) = (1 + tanh(0.851 x)) / 2; float32 NumPy arrays
-    chunk by chunk, as :func:`_times_normal_cdf` and for the same reason."""
-    if not (isinstance(x, np.ndarray) and x.dtype == np.float32):
+    chunk by chunk, as :func:`_times_normal_cdf` and for the same reason (``out``: as there)."""
+    if not _chunked(x, out):
         xp = array_namespace(x)
         s = xp.tanh((0.5 * QUICK_GELU_SLOPE) * x)  # in place below
         s += 1.0
         s *= 0.5
         return x * s, s
     flat = np.ascontiguousarray(x).reshape(-1)
-    y, out = np.empty_like(flat), np.empty_like(flat)
+    y, sig = _outputs(flat, out)
     for start in range(0, flat.size, _CHUNK):
-        xc, s = flat[start:start + _CHUNK], out[start:start + _CHUNK]
+        xc = flat[start:start + _CHUNK]
+        s = sig[:xc.size] if out is not None else sig[start:start + _CHUNK]
         np.multiply(xc, np.float32(0.5 * QUICK_GELU_SLOPE), out=s)
         np.tanh(s, out=s)
         s += 1.0
         s *= 0.5
         np.multiply(xc, s, out=y[start:start + _CHUNK])  # while the chunk is in cache
-    return y.reshape(x.shape), out.reshape(x.shape)
+    return y.reshape(x.shape), (None if out is not None else sig.reshape(x.shape))
+
+
+def _in_place(x, times):
+    """``x`` overwritten with ``times(x)[0]`` (x Phi(x) or x sigmoid(1.702 x)).
+
+    Raises:
+        ValueError: ``x`` is read-only (``inplace=True`` would have to copy it).
+    """
+    if isinstance(x, np.ndarray) and not x.flags.writeable:
+        raise ValueError("x is read-only; inplace=True needs a writable array")
+    if _chunked(x, x):
+        times(x, out=x)  # chunk by chunk: only a chunk-sized buffer for Phi
+    else:
+        x[...] = times(x)[0]
+    return x
+
+
+def _chunked(x, out) -> bool:
+    """Whether the float32 chunk loop runs: a float32 NumPy array, C-contiguous if written
+    into (``out``), as reshape(-1) must then be a view of it."""
+    return (isinstance(x, np.ndarray) and x.dtype == np.float32
+            and (out is None or x.flags.c_contiguous))
+
+
+def _outputs(flat, out):
+    """The chunk loop's ``(y, Phi)`` buffers: fresh arrays of ``flat``'s size, or with ``out``
+    (``flat`` itself: y overwrites x) Phi as one chunk's scratch, as no cache is kept."""
+    if out is None:
+        return np.empty_like(flat), np.empty_like(flat)
+    return flat, np.empty(min(_CHUNK, flat.size), dtype=np.float32)
 
 
 # name -> (forward, backward): open_clip's quick_gelu=True picks "quick_gelu"
@@ -114,11 +154,12 @@ def activation(name: str):
     return ACTIVATIONS[name]
 
 
-def _times_normal_cdf(x):
+def _times_normal_cdf(x, out=None):
     """``(x Phi(x), Phi(x))``, Phi(x) = (1 + erf(x / sqrt 2)) / 2 elementwise, as arrays of
-    x's library."""
-    if isinstance(x, np.ndarray) and x.dtype == np.float32:
-        return _times_normal_cdf_float32(x)
+    x's library.  ``out=x`` (float32 NumPy, C-contiguous): x Phi(x) overwrites x, and Phi,
+    computed a chunk at a time, comes back as None."""
+    if _chunked(x, out):
+        return _times_normal_cdf_float32(x, out)
     cdf = 0.5 * (1.0 + _erf(x / math.sqrt(2.0)))
     return x * cdf, cdf
 
@@ -152,16 +193,17 @@ _TANH_CLIP = 6.0
 _CHUNK = 1 << 15  # elements per pass: 128 KiB of float32 stays in cache from pass to pass
 
 
-def _times_normal_cdf_float32(x):
+def _times_normal_cdf_float32(x, out=None):
     """:func:`_times_normal_cdf` for float32 NumPy arrays, by the fit above: 18 passes,
     each a multiply, an add or NumPy's vectorised tanh, run on chunks that stay in cache
     (over a whole (B, L, 4D) array each pass would go to memory and back)."""
     flat = np.ascontiguousarray(x).reshape(-1)
-    y, out = np.empty_like(flat), np.empty_like(flat)
+    y, cdf = _outputs(flat, out)
     xs, x2 = (np.empty(min(_CHUNK, flat.size), dtype=np.float32) for _ in range(2))
     for start in range(0, flat.size, _CHUNK):
         n = min(_CHUNK, flat.size - start)
-        xc, x2c, r = xs[:n], x2[:n], out[start:start + n]
+        xc, x2c = xs[:n], x2[:n]
+        r = cdf[:n] if out is not None else cdf[start:start + n]
         np.clip(flat[start:start + n], -_TANH_CLIP, _TANH_CLIP, out=xc)
         np.multiply(xc, xc, out=x2c)
         np.multiply(x2c, _TANH_R[-1], out=r)
@@ -174,4 +216,4 @@ def _times_normal_cdf_float32(x):
         r += 1.0
         r *= 0.5  # Phi(x)
         np.multiply(flat[start:start + n], r, out=y[start:start + n])  # while in cache
-    return y.reshape(x.shape), out.reshape(x.shape)
+    return y.reshape(x.shape), (None if out is not None else cdf.reshape(x.shape))

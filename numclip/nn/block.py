@@ -30,7 +30,7 @@ BLOCK_KEYS = ("ln_1.weight", "ln_1.bias", "attn.in_proj_weight", "attn.in_proj_b
 
 
 def residual_block(x, params: Mapping, prefix: str, num_heads: int, activation: str = "gelu",
-                   mask=None, *, validate: bool = True):
+                   mask=None, *, validate: bool = True, keep_cache: bool = True):
     """One pre-LN block: attention, then the MLP, each added to its input.
 
     Args:
@@ -41,10 +41,14 @@ def residual_block(x, params: Mapping, prefix: str, num_heads: int, activation: 
         activation: ``"gelu"`` or ``"quick_gelu"`` (:data:`~numclip.nn.activations.ACTIVATIONS`).
         mask: None or an additive ``(L, L)`` mask (the text encoder's causal one).
         validate: check the arguments (see :func:`~numclip.nn.affine.linear`).
+        keep_cache: False for inference: no cache, and the MLP's activation and the
+            residual sums overwrite arrays this block made (none the caller holds).
 
     Returns:
-        y ``(B, L, D)``, and the cache for :func:`residual_block_backward`.
+        y ``(B, L, D)``, and the cache for :func:`residual_block_backward` (None without
+        ``keep_cache``).
     """
+    keep_cache = as_bool(keep_cache, "keep_cache")
     if validate:
         x = as_activation(x, "x", 3)
         w = _block_params(params, prefix, x)
@@ -59,8 +63,13 @@ def residual_block(x, params: Mapping, prefix: str, num_heads: int, activation: 
     x = x + a  # (B, L, D), the first residual
     h2, ln2 = layer_norm(x, w["ln_2.weight"], w["ln_2.bias"], validate=False)  # (B, L, D)
     f, fc = linear(h2, w["mlp.c_fc.weight"], w["mlp.c_fc.bias"], validate=False)  # (B, L, 4D)
-    g, act_cache = act(f, validate=False)  # (B, L, 4D)
+    # f is the product's own new array: inference may overwrite it (a training step's
+    # backward needs it, as the activation's cache holds it)
+    g, act_cache = act(f, validate=False, inplace=not keep_cache)  # (B, L, 4D)
     m, proj = linear(g, w["mlp.c_proj.weight"], w["mlp.c_proj.bias"], validate=False)
+    if not keep_cache:
+        m += x  # m is new too, and x the first residual's sum, made above
+        return m, None
     return x + m, (prefix, activation, ln1, attn, ln2, fc, act_cache, proj, "residual_block")
 
 
@@ -106,7 +115,7 @@ def transformer(x, params: Mapping, prefix: str, layers: int, num_heads: int,
     caches = []
     for i in range(layers):
         x, cache = residual_block(x, params, f"{prefix}resblocks.{i}.", num_heads,
-                                  activation, mask, validate=validate)
+                                  activation, mask, validate=validate, keep_cache=keep_cache)
         if keep_cache:
             caches.append(cache)
     return x, tuple(caches) if keep_cache else None
