@@ -9,6 +9,7 @@ and so on), so a transposed or mixed-up axis cannot pass by coincidence.
 import importlib
 import math
 import pkgutil
+import warnings
 
 import numpy as np
 import pytest
@@ -1024,6 +1025,17 @@ def test_a_block_without_its_cache_gives_the_same_numbers_and_leaves_x_alone(act
         assert cache is None and got.dtype == x.dtype
         np.testing.assert_array_equal(got, want)
         np.testing.assert_array_equal(x, before)
+
+
+def test_the_float32_gelu_of_huge_inputs_is_x_or_zero_without_a_warning():
+    """Far beyond the fit's range (|x| > 1.8e19 squares to inf in float32) GELU is x
+    itself or -0, Phi exactly 1 or 0, and no overflow warning escapes."""
+    x = np.array([6.0001, -6.0001, 1e19, -1e19, 1e30, -1e30, 3e38, -3e38], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y, (_, cdf, _) = gelu(x)
+    np.testing.assert_array_equal(cdf, [1, 0] * 4)
+    np.testing.assert_array_equal(y, np.where(x > 0, x, 0))
 
 
 def test_the_float32_gelu_is_within_a_few_ulps_of_the_exact_one():

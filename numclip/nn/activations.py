@@ -188,32 +188,35 @@ def _erf(x):
 _TANH_R = np.array([7.978849415086631e-01, 3.633308432611074e-02, -3.259466243861322e-05,
                     -5.530634216363263e-05, 3.964774740068568e-06, -1.322659996648289e-07,
                     1.756251644789655e-09], dtype=np.float32)
-_TANH_CLIP = 6.0
+_TANH_CLIP = np.float32(6.0)
 
 _CHUNK = 1 << 15  # elements per pass: 128 KiB of float32 stays in cache from pass to pass
 
 
 def _times_normal_cdf_float32(x, out=None):
-    """:func:`_times_normal_cdf` for float32 NumPy arrays, by the fit above: 18 passes,
+    """:func:`_times_normal_cdf` for float32 NumPy arrays, by the fit above: 19 passes,
     each a multiply, an add or NumPy's vectorised tanh, run on chunks that stay in cache
     (over a whole (B, L, 4D) array each pass would go to memory and back)."""
     flat = np.ascontiguousarray(x).reshape(-1)
     y, cdf = _outputs(flat, out)
-    xs, x2 = (np.empty(min(_CHUNK, flat.size), dtype=np.float32) for _ in range(2))
-    for start in range(0, flat.size, _CHUNK):
-        n = min(_CHUNK, flat.size - start)
-        xc, x2c = xs[:n], x2[:n]
-        r = cdf[:n] if out is not None else cdf[start:start + n]
-        np.clip(flat[start:start + n], -_TANH_CLIP, _TANH_CLIP, out=xc)
-        np.multiply(xc, xc, out=x2c)
-        np.multiply(x2c, _TANH_R[-1], out=r)
-        for c in _TANH_R[-2:0:-1]:  # Horner, in place: each step is one pass
-            r += c
-            r *= x2c
-        r += _TANH_R[0]
-        r *= xc  # h(x) = atanh(erf(x / sqrt 2))
-        np.tanh(r, out=r)
-        r += 1.0
-        r *= 0.5  # Phi(x)
-        np.multiply(flat[start:start + n], r, out=y[start:start + n])  # while in cache
+    x2 = np.empty(min(_CHUNK, flat.size), dtype=np.float32)
+    with np.errstate(over="ignore"):  # |x| > 1.8e19: x^2 and x R are inf, tanh(inf) = 1
+        for start in range(0, flat.size, _CHUNK):
+            xc = flat[start:start + _CHUNK]
+            x2c = x2[:xc.size]
+            r = cdf[:xc.size] if out is not None else cdf[start:start + _CHUNK]
+            np.multiply(xc, xc, out=x2c)
+            # R(x^2) at |x| = 6 for every |x| > 6, where tanh(x R) is +-1 as at 6: R of a
+            # huge x^2 would be inf - inf = NaN (and this pass is cheaper than np.clip of x)
+            np.minimum(x2c, _TANH_CLIP**2, out=x2c)
+            np.multiply(x2c, _TANH_R[-1], out=r)
+            for c in _TANH_R[-2:0:-1]:  # Horner, in place: each step is one pass
+                r += c
+                r *= x2c
+            r += _TANH_R[0]
+            r *= xc  # h(x) = atanh(erf(x / sqrt 2))
+            np.tanh(r, out=r)
+            r += 1.0
+            r *= 0.5  # Phi(x)
+            np.multiply(xc, r, out=y[start:start + _CHUNK])  # while in cache
     return y.reshape(x.shape), (None if out is not None else cdf.reshape(x.shape))
