@@ -264,6 +264,130 @@ def test_home_reaches_every_derivation_and_its_source_in_two_clicks(site):
     assert checked >= 8, f"the home page's formula-to-code table has only {checked} rows"
 
 
+class _Figures(HTMLParser):
+    """The pictures in a page's content (``<article>``) that are not captioned.
+
+    A picture is an ``<img>`` or an ``<svg>`` that is not an icon (icons are
+    ``aria-hidden`` or sit in Material's or Jupyter's buttons).  Captioned means: inside a
+    ``<figure>`` whose ``<figcaption>`` has text, as ``/// caption`` renders on the Markdown
+    pages and as the hook renders a notebook's "**Figure N.**" caption cell.
+    """
+
+    ICONS = frozenset({"twemoji", "emojione", "md-icon", "md-content__button",
+                       "zeroclipboard-container", "md-clipboard"})
+    VOID = _Page.VOID
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack = []  # (tag, classes, is_icon) of the open elements
+        self.figures = []  # per open <figure>: [pictures in it, caption text]
+        self.uncaptioned, self._in_article, self._caption = [], False, None
+
+    def _picture(self, tag, attrs):
+        if not self._in_article or attrs.get("aria-hidden") == "true" or \
+                any(icon for _, _, icon in self.stack):
+            return
+        alt, src = (attrs.get("alt") or "")[:70], (attrs.get("src") or "")[:40]
+        what = f"<{tag} alt={alt!r} src={src!r}>"
+        if self.figures:
+            self.figures[-1][0].append(what)
+        else:
+            self.uncaptioned.append(what + " (in no <figure>)")
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        classes = set((attrs.get("class") or "").split())
+        if tag == "article":
+            self._in_article = True
+        if tag in ("img", "svg"):
+            self._picture(tag, attrs)
+        if tag in self.VOID:
+            return
+        self.stack.append((tag, classes, bool(classes & self.ICONS) or tag == "svg"))
+        if tag == "figure":
+            self.figures.append([[], ""])
+        elif tag == "figcaption" and self.figures:
+            self._caption = len(self.stack)
+
+    def handle_endtag(self, tag):
+        if tag in self.VOID or not self.stack:
+            return
+        while self.stack and self.stack[-1][0] != tag:  # an element left open
+            self.stack.pop()
+        if self._caption and len(self.stack) <= self._caption:
+            self._caption = None
+        if self.stack:
+            self.stack.pop()
+        if tag == "article":
+            self._in_article = False
+        elif tag == "figure" and self.figures:
+            pictures, caption = self.figures.pop()
+            if not caption.strip():
+                self.uncaptioned += [p + " (a <figure> without caption text)" for p in pictures]
+
+    def handle_data(self, data):
+        if self._caption and self.figures:
+            self.figures[-1][1] += data
+
+
+def _uncaptioned(text: str) -> list[str]:
+    parser = _Figures()
+    parser.feed(text)
+    return parser.uncaptioned
+
+
+def test_the_caption_check_finds_a_missing_caption():
+    img = '<img alt="a plot" src="data:image/png;base64,AAAA">'
+    captioned = f"<article><figure><p>{img}</p><figcaption><p>The plot.</p></figcaption></figure>"
+    assert _uncaptioned(captioned + "</article>") == []
+    assert _uncaptioned(f"<article><figure><p>{img}</p></figure></article>")
+    assert _uncaptioned(f"<article><p>{img}</p></article>")
+    assert _uncaptioned(f"<article><figure>{img}<figcaption> </figcaption></figure></article>")
+    icon = '<svg aria-hidden="true" class="clipboard-copy-icon"></svg>'
+    assert _uncaptioned(f"<article><p>{icon}</p></article><p>{img}</p>") == []
+
+
+def _nb_cell(kind: str, body: str) -> str:
+    """One cell as nbconvert's lab template writes it (enough of it for the hook)."""
+    return (f'<div class="jp-Cell jp-{kind}Cell jp-Notebook-cell">'
+            f'<div class="jp-Cell-inputWrapper">{body}</div></div>\n')
+
+
+def test_the_hook_moves_a_caption_cell_under_its_figure_and_flags_a_missing_one(caplog):
+    hook = _hook()
+    drawn = _nb_cell("Code", '<div class="jp-OutputArea-child"><div class="jp-RenderedImage '
+                             'jp-OutputArea-output"><img alt="No description" src="data:x">'
+                             "</div></div>")
+    caption = _nb_cell("Markdown", '<div class="jp-RenderedHTMLCommon jp-RenderedMarkdown '
+                                   'jp-MarkdownOutput"><p><strong>Figure 1.</strong> The '
+                                   "$\\tau$ sweep.</p></div>")
+    prose = _nb_cell("Markdown", '<div class="jp-RenderedHTMLCommon jp-RenderedMarkdown '
+                                 'jp-MarkdownOutput"><p>Some prose.</p></div>')
+    with caplog.at_level("WARNING"):
+        html = hook._notebook_figures(drawn + caption + prose, "nb.ipynb")
+    assert not caplog.records
+    assert _uncaptioned(f"<article>{html}</article>") == []
+    assert 'alt="Figure 1. The τ sweep."' in html and "Some prose" in html
+    assert html.count("The $\\tau$ sweep.") == 1  # moved, not copied
+    for page in (drawn + prose, prose + caption):  # a figure without caption, a stray caption
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            hook._notebook_figures(page, "nb.ipynb")
+        assert caplog.records, page
+
+
+def test_every_figure_has_a_caption(site):
+    """As the course page captions each figure: every picture of every page (Markdown pages,
+    notebooks, API pages) is in a <figure> with a <figcaption> that has text."""
+    pictures, bad = 0, []
+    for page in sorted(site.rglob("*.html")):
+        text = page.read_text(encoding="utf-8")
+        pictures += len(re.findall(r"<img\b", text))
+        bad += [f"{page.relative_to(site)}: {what}" for what in _uncaptioned(text)]
+    assert pictures >= 40, f"only {pictures} pictures on the whole site: is the check looking?"
+    assert not bad, f"{len(bad)} figures without a caption:\n" + "\n".join(bad[:40])
+
+
 # ----------------------------------------------------------------------------- the browser
 
 @pytest.fixture(scope="module")

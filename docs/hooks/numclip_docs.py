@@ -54,6 +54,7 @@ import shutil
 import tempfile
 import time
 import types
+from html import escape as html_escape
 from html import unescape as html_unescape
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
@@ -197,21 +198,29 @@ def table(header, rows) -> str:
     return "\n".join(lines)
 
 
-def figure(fig, alt: str, width: str = "100%") -> str:
-    """A matplotlib figure as a Markdown image (a PNG inside the page), and close it."""
+def figure(fig, alt: str, *, caption: str, width: str = "100%") -> str:
+    """A matplotlib figure as a captioned Markdown image (a PNG inside the page), and close it.
+
+    ``alt`` says what the picture shows, for a reader who cannot see it; ``caption`` (Markdown)
+    is printed under it, as the course page captions every figure.
+    """
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
-    return image(buffer.getvalue(), alt, width)
+    return image(buffer.getvalue(), alt, caption=caption, width=width)
 
 
-def image(png, alt: str, width: str = "100%") -> str:
-    """PNG bytes, or the path of a PNG file, as a Markdown image inside the page."""
+def image(png, alt: str, *, caption: str, width: str = "100%") -> str:
+    """PNG bytes, or the path of a PNG file, as a captioned Markdown image inside the page
+    (``/// caption`` of pymdownx.blocks.caption: a ``<figure>`` with its ``<figcaption>``)."""
+    if not caption.strip():
+        raise ValueError(f"image {alt!r}: caption must be a non-empty text, got {caption!r}")
     data = Path(png).read_bytes() if isinstance(png, (str, Path)) else png
     alt = alt.replace("[", "(").replace("]", ")")
-    return f'![{alt}](data:image/png;base64,{base64.b64encode(data).decode()}){{ width="{width}" }}'
+    src = "data:image/png;base64," + base64.b64encode(data).decode()
+    return f'![{alt}]({src}){{ width="{width}" }}\n/// caption\n{caption.strip()}\n///\n'
 
 
 HELPERS = types.SimpleNamespace(readme_blocks=readme_blocks, bmatrix=bmatrix, number=number,
@@ -511,11 +520,75 @@ def on_page_content(html, page, config, files):
                       html, flags=re.DOTALL)
         source = PurePosixPath(page.file.src_uri).name
         html = _notebook_links(html, page, files)
+        html = _notebook_figures(html, page.file.src_uri)
         html = _exclude_from_search(html)
         html = (f'<p class="nb-download"><a href="{source}" download>Download {source}</a> '
                 "(committed without outputs; the outputs below were computed when this site "
                 "was built)</p>\n" + html)
     return DOC_REF.sub(lambda m: _doc_link(m, page, files), html)
+
+
+# A notebook's figure is captioned by the markdown cell right after the cell that draws it,
+# starting "**Figure 3.**": in Jupyter it reads as a caption under the picture, and on the
+# site the hook moves it into the output as the <figcaption> of a <figure>, as the
+# Markdown pages' "/// caption" blocks render.
+NB_IMAGE = re.compile(r'<div class="jp-Rendered(?:Image|SVG) jp-OutputArea-output"[^>]*>\s*'
+                      r'(?P<img>(?:<a\b[^>]*>\s*)?(?:<img\b[^>]*>|<svg\b.*?</svg>)(?:\s*</a>)?)',
+                      flags=re.DOTALL)
+NB_CAPTION = re.compile(r'<div class="jp-RenderedHTMLCommon jp-RenderedMarkdown jp-MarkdownOutput"'
+                        r'[^>]*>\s*(?P<body><p><strong>Figure (?P<n>\d+)\.</strong>.*?)\s*</div>',
+                        flags=re.DOTALL)
+NB_CELL = re.compile(r'<div class="jp-Cell jp-(?:Markdown|Code|Raw)Cell\b')
+
+
+def _div_end(html: str, start: int) -> int:
+    """The index just past the </div> that closes the <div> opening at ``start``."""
+    depth = 0
+    for tag in re.finditer(r"<div\b|</div>", html[start:]):
+        depth += 1 if tag.group(0) == "<div" else -1
+        if depth == 0:
+            return start + tag.end()
+    raise ValueError(f"unbalanced <div> at {start}")
+
+
+def _notebook_figures(html: str, page: str) -> str:
+    """Each figure of a notebook in a <figure> with the caption cell that follows it; a
+    figure without one, or a caption after no figure, fails the strict build."""
+    out, pos, numbers = [], 0, []
+    for cell in NB_CELL.finditer(html):
+        if cell.start() < pos or "jp-MarkdownCell" not in cell.group(0):
+            continue
+        end = _div_end(html, cell.start())
+        caption = NB_CAPTION.search(html, cell.start(), end)
+        if caption is None:
+            continue
+        numbers.append(int(caption["n"]))
+        before = html[pos:cell.start()]
+        figures = list(NB_IMAGE.finditer(before))
+        last = figures[-1] if figures else None
+        if last is None or NB_CELL.search(before, last.end()):
+            log.warning("%s: the caption 'Figure %s.' follows no figure (it must be the "
+                        "markdown cell right after the cell that draws it)", page, caption["n"])
+            out.append(html[pos:end])
+        else:
+            text = re.sub(r"<[^>]+>", "", caption["body"])
+            alt = html_escape(plain_tex(html_unescape(" ".join(text.split()))), quote=True)
+            img = re.sub(r'(<img\b[^>]*?\balt=")[^"]*"', lambda m, alt=alt: f'{m[1]}{alt}"',
+                         last["img"])
+            out += [before[:last.start("img")],
+                    f'<figure class="nb-figure">{img}<figcaption>{caption["body"]}</figcaption>'
+                    "</figure>", before[last.end("img"):]]
+        pos = end
+    out.append(html[pos:])
+    html = "".join(out)
+    bare = [m for m in NB_IMAGE.finditer(html)
+            if not html[m.start("img") - 40:m.start("img")].endswith('<figure class="nb-figure">')]
+    if bare:
+        log.warning("%s: %d figure(s) without a caption: add a markdown cell starting "
+                    "'**Figure N.**' right after the cell that draws each", page, len(bare))
+    if numbers != list(range(1, len(numbers) + 1)):
+        log.warning("%s: the figures are numbered %s, not 1, 2, 3, ...", page, numbers)
+    return html
 
 
 def _site_page(repo_path: str) -> str | None:
