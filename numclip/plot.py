@@ -91,7 +91,7 @@ def plot_history(history: dict, path=None, *, batch_size: int | None = None,
 
     Returns:
         The figure, with three axes: loss (on a log axis, said in its label, when every
-        loss is positive), scale, accuracy.
+            loss is positive), scale, accuracy.
     """
     if not isinstance(history, dict):
         raise TypeError(f"history must be a dict, got {type(history).__name__}")
@@ -341,11 +341,14 @@ def plot_confusion(confusion, class_names, path=None, title="Zero-shot confusion
     with np.errstate(invalid="ignore", divide="ignore"):
         rates = np.where(row_sums > 0, confusion / row_sums, np.nan)  # (C, C)
 
-    side = max(6.0, 0.21 * c + 2.5)  # 40 classes: about 0.2 inch per cell
-    fig, ax = plt.subplots(figsize=(side + 1.6, side), layout="constrained")
+    # Sized for a page's column, about 7 inches: there a figure is shown at its own size, so
+    # its type is read at the size it is set in.  40 classes: 0.11 inch a cell, room for
+    # the 7-point tick labels; a few classes: room for the rates printed in the cells.
+    side = max(5.0, 0.11 * c + 1.3)
+    fig, ax = plt.subplots(figsize=(side + 0.9, side + 0.4), layout="constrained")
     cmap = plt.get_cmap("Blues").with_extremes(bad="0.85")  # grey: a class with no examples
     image = ax.imshow(rates, cmap=cmap, vmin=0, vmax=1)
-    fig.colorbar(image, ax=ax, label="fraction of the true class", shrink=0.8)
+    fig.colorbar(image, ax=ax, label="fraction of the true class", shrink=0.8, fraction=0.04)
     fontsize = 9 if c <= ANNOTATE_UP_TO else (8 if c <= 24 else 7)
     names = [f"{name}*" if is_marked else name for name, is_marked in zip(class_names, marked,
                                                                            strict=True)]
@@ -382,7 +385,7 @@ def confusion_matrix(true, pred, num_classes: int) -> np.ndarray:
 
     Returns:
         ``(C, C)`` int64 counts; entry ``[t, p]`` counts examples of class ``t`` predicted
-        as ``p``, so the trace is the number of correct predictions.
+            as ``p``, so the trace is the number of correct predictions.
     """
     if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer):
         raise TypeError(f"num_classes must be an int, got {type(num_classes).__name__}")
