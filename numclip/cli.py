@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 
     Returns:
         0 on success, 1 for an error while running, 2 for a bad command line
-        (argparse exits with 2 itself), 130 when interrupted.
+            (argparse exits with 2 itself), 130 when interrupted.
     """
     parser = build_parser()
     args = parser.parse_args(argv)

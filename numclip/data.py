@@ -320,8 +320,8 @@ def shape_stencils(cell: int) -> np.ndarray:
 
     Returns:
         ``(len(SHAPES), J, J, cell, cell)`` float32 with ``J = 2 * JITTER + 1``:
-        shape, vertical offset, horizontal offset (0 is ``-JITTER`` px from
-        the centre), cell.  Read-only, because it is cached and shared.
+            shape, vertical offset, horizontal offset (0 is ``-JITTER`` px from
+            the centre), cell.  Read-only, because it is cached and shared.
     """
     return _stencils(as_int(cell, "cell", 2 * JITTER + 1))
 

@@ -291,7 +291,7 @@ def distributed_loss_and_grads(model, pixels, token_features, comm):
 
     Returns:
         loss (0-d) and grads (the keys and shapes of ``model.params``) of the
-        global batch, the same on every rank.
+            global batch, the same on every rank.
     """
     if not all(callable(getattr(model, m, None)) for m in ("embed", "embed_backward")) or (
             not isinstance(getattr(model, "params", None), Mapping)):

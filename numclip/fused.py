@@ -58,8 +58,10 @@ def clip_loss_logits_grads(image_embeds, text_embeds, scale, block_size=None):
             ``(N, N)`` matrix.
 
     Returns:
-        loss (Python float), dimage ``(N, D)``, dtext ``(N, D)`` (the embeddings'
-        dtype), dlogit_scale (Python float).
+        loss: the mean over both directions, a Python float.
+        dimage: ``(N, D)`` gradient with respect to ``image_embeds``, in their dtype.
+        dtext: ``(N, D)`` gradient with respect to ``text_embeds``, in their dtype.
+        dlogit_scale: gradient with respect to ``logit_scale = log(scale)``, a Python float.
 
     Raises:
         TypeError, ValueError: as :func:`numclip.clip_loss` for the embeddings and

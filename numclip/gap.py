@@ -111,7 +111,7 @@ def modality_gap(image_embeds, text_embeds) -> ModalityGap:
 
     Returns:
         :class:`ModalityGap`: ``vector`` ``(D,)``, ``distance``, ``image_cone`` and
-        ``text_cone`` (0-d), all in the embeddings' library and dtype.
+            ``text_cone`` (0-d), all in the embeddings' library and dtype.
 
     Raises:
         TypeError, ValueError: as :func:`numclip.backend.as_embedding_pair` (with
@@ -263,7 +263,7 @@ def gap_shift_losses(image_embeds, text_embeds, logit_scale, lams, *,
 
     Returns:
         ``(K,)`` losses, one per entry of ``lams``, in the embeddings' library and dtype;
-        each a mean over the pairs of both directions (and over the batches).
+            each a mean over the pairs of both directions (and over the batches).
 
     Raises:
         TypeError, ValueError: as :func:`numclip.backend.as_embedding_pair`; fewer than

@@ -89,7 +89,7 @@ def clip_loss(image_embeds, text_embeds, logit_scale, *, normalize: bool = True,
         text_embeds: ``(N, D)`` text embeddings; row ``i`` is the caption of image ``i``.
         logit_scale: ``s = log(1/tau)``, a Python float or 0-d array
             (``tau = 0.07`` gives ``s ≈ 2.659``).
-        normalize: L2-normalize the rows first (``\hat I``, ``\hat T``) and
+        normalize: L2-normalize the rows first (:math:`\hat I`, :math:`\hat T`) and
             back-propagate through it; ``False`` uses the embeddings as given.
         block_size: ``None`` holds the ``(N, N)`` logits (fastest); an int B
             computes them B rows at a time, twice (all panels but the last),
@@ -181,7 +181,7 @@ def negclip_loss(image_embeds, text_embeds, negative_embeds, logit_scale, *,
             negatives: an empty ``(0, D)`` array); the library and dtype of ``text_embeds``.
             Every image is contrasted with every negative, whichever caption it perturbs.
         logit_scale: ``s = log(1/tau)``, a Python float or 0-d array, as in :func:`clip_loss`.
-        normalize: L2-normalize the rows first (``\hat I``, ``\hat T``, ``\hat H``) and
+        normalize: L2-normalize the rows first (:math:`\hat I`, :math:`\hat T`, :math:`\hat H`) and
             back-propagate through it; ``False`` uses the embeddings as given.
 
     Returns:

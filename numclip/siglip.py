@@ -50,7 +50,7 @@ def siglip_loss(image_embeds, text_embeds, logit_scale, logit_bias, *,
         text_embeds: ``(N, D)`` text embeddings ``T``; row ``i`` is the caption of image ``i``.
         logit_scale: ``s``, a Python float or 0-d array (open_clip starts at ``log 10``).
         logit_bias: ``b``, a Python float or 0-d array (open_clip starts at ``-10``).
-        normalize: L2-normalize the rows first (``\hat I``, ``\hat T``) and
+        normalize: L2-normalize the rows first (:math:`\hat I`, :math:`\hat T`) and
             back-propagate through it; ``False`` uses the embeddings as given.
         chunk_size: ``None`` builds the ``(N, N)`` logits at once; an int ``B``
             goes through the texts ``B`` at a time, holding ``(N, B)`` tiles

@@ -71,8 +71,8 @@ def logit_matrix_backward(dlogits_per_image, cache):
 
     Returns:
         dimage_embeds ``(N, D)``, dtext_embeds ``(M, D)`` (the embeddings' dtype),
-        dlogit_scale (same type, dtype and shape as the ``logit_scale`` given to
-        the forward pass).
+            dlogit_scale (same type, dtype and shape as the ``logit_scale`` given to
+            the forward pass).
 
     Raises:
         TypeError: ``cache`` is not what :func:`logit_matrix` returned; the

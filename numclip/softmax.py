@@ -74,8 +74,8 @@ def log_softmax(z, axis: int = -1):
 
     Returns:
         array of ``z``'s shape and dtype, every entry <= 0: ``-inf`` where a
-        log-probability lies below the dtype's range (``z = [1e308, -1e308]`` in
-        float64), which is that number correctly rounded.
+            log-probability lies below the dtype's range (``z = [1e308, -1e308]`` in
+            float64), which is that number correctly rounded.
     """
     z, axis, xp = _checked(z, axis)
     with np.errstate(over="ignore"):  # -inf is the correctly rounded log-probability there

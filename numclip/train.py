@@ -267,8 +267,8 @@ def make_splits(config: TrainConfig) -> dict:
 
     Returns:
         ``{"train": Dataset, "seen": Dataset, "heldout": Dataset}`` of
-        ``config.train_size``, ``config.eval_size`` and ``config.eval_size``
-        16 x 16 images (:class:`~numclip.scenes.Scenes` for ``config.data="scenes"``).
+            ``config.train_size``, ``config.eval_size`` and ``config.eval_size``
+            16 x 16 images (:class:`~numclip.scenes.Scenes` for ``config.data="scenes"``).
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")

@@ -376,6 +376,97 @@ def test_the_hook_moves_a_caption_cell_under_its_figure_and_flags_a_missing_one(
         assert caplog.records, page
 
 
+def test_the_search_index_holds_each_code_cell_once_and_no_notebook_chrome(site):
+    """Search finds a notebook's cell once, as its code: no "In [3]:" prompt, no "Copied!"
+    of the copy button, no second copy of the cell (the copy button's hidden text)."""
+    import json
+
+    docs = json.loads((site / "search" / "search_index.json").read_text(encoding="utf-8"))["docs"]
+    noise = [f"{d['location']}: {m.group(0)!r}" for d in docs
+             for m in re.finditer(r"Copied!|\b(?:In|Out)\s*\[\s*\d*\s*\]:", d["text"])]
+    assert not noise, "notebook chrome in the search index:\n" + "\n".join(noise[:20])
+    doubled = []
+    for notebook in NOTEBOOKS:
+        page = Path(notebook).with_suffix("").as_posix() + "/"
+        text = " ".join(d["text"] for d in docs if d["location"].split("#")[0] == page)
+        text = "".join(html.unescape(re.sub(r"<[^>]+>", "", text)).split())  # no spaces
+        cells = json.loads((ROOT / notebook).read_text(encoding="utf-8"))["cells"]
+        for cell in cells:
+            code = "".join("".join(cell["source"]).split())  # the whole cell, no spaces
+            if cell["cell_type"] == "code" and len(code) >= 40 and text.count(code) > 1:
+                doubled.append(f"{page}: {code[:60]!r} x{text.count(code)}")
+        assert text, f"{page} has no text in the search index"
+    assert not doubled, "code cells found twice by search:\n" + "\n".join(doubled[:20])
+
+
+def test_numbers_in_rendered_maths_are_written_as_powers_of_ten(site):
+    """"7.9295e-05" inside a formula is typeset as 7.9295e − 05, a product and a minus: the
+    pages write it 7.9295 \\times 10^{-5} (docs.number)."""
+    bad = []
+    for page in sorted(site.rglob("*.html")):
+        text = page.read_text(encoding="utf-8")
+        for tex in re.findall(r'class="arithmatex">(.*?)</(?:span|div)>', text, flags=re.DOTALL):
+            bad += [f"{page.relative_to(site)}: {m.group(0)!r}"
+                    for m in re.finditer(r"\d(?:\.\d+)?e[-+−]\d+", html.unescape(tex))]
+    assert not bad, "e-notation inside maths:\n" + "\n".join(bad[:20])
+
+
+TEX_COMMAND = re.compile(r"\\[A-Za-z]{2,}")  # \hat, \tau, \frac; not \n or a regex's \p{L}
+
+
+def test_the_api_pages_show_maths_as_maths_and_name_what_they_return(site):
+    """A docstring's formula is typeset (``:math:`\\hat I```), not shown as code; and a
+    Returns section is one entry per returned value, not a description cut at each line
+    into nameless bullets (Google style wants the continuation lines indented)."""
+    bad = []
+    for page in sorted((site / "api").rglob("index.html")):
+        text, where = page.read_text(encoding="utf-8"), page.parent.relative_to(site)
+        for code in re.findall(r"<code>([^<]*)</code>", text):
+            if TEX_COMMAND.search(html.unescape(code)):
+                bad.append(f"{where}: TeX shown as code: {html.unescape(code)!r}")
+        for section in re.findall(r'<span class="doc-section-title">Returns:</span></p>\s*'
+                                  r"<ul>(.*?)</ul>", text, flags=re.DOTALL):
+            items = re.findall(r'<li class="doc-section-item field-body">\s*(.*?)</li>',
+                               section, flags=re.DOTALL)
+            named = [item.startswith("<b>") for item in items]
+            if len(items) > 1 and not all(named):
+                first = html.unescape(re.sub(r"<[^>]+>|\s+", " ", items[0])).strip()
+                bad.append(f"{where}: a Returns section cut into {len(items)} entries, "
+                           f"{named.count(False)} without a name: {first[:80]!r}")
+    assert not bad, f"{len(bad)} defects on the API pages:\n" + "\n".join(bad[:40])
+
+
+# a number and a unit on one line ("87.6 s"), or a table's "seconds  6.24"
+TIMING = re.compile(r"\b\d+(?:\.\d+)?[ ]?(?:s|ms|µs|sec|seconds?|min|minutes?)\b"
+                    r"|\bseconds?[ ]+\d")
+
+
+def test_no_output_prints_how_long_the_build_took(site):
+    """What a cell or a snippet printed at build time is the same on any machine: no
+    "10 epochs in 87.6 s" beside prose that says "trains in seconds"."""
+    timings = []
+    for page in sorted(site.rglob("*.html")):
+        text = page.read_text(encoding="utf-8")
+        outputs = re.findall(r'<div class="jp-RenderedText\b.*?</pre>', text, flags=re.DOTALL)
+        outputs += re.findall(r'<span class="filename">output</span>.*?</pre>', text,
+                              flags=re.DOTALL)
+        for output in outputs:
+            plain = html.unescape(re.sub(r"<[^>]+>", "", output))
+            timings += [f"{page.relative_to(site)}: ...{plain[max(0, m.start() - 50):m.end()]}"
+                        for m in TIMING.finditer(plain)]
+    assert not timings, "outputs that print the build machine's timings:\n" + "\n".join(timings)
+
+
+def test_the_timing_pattern_finds_timings_and_nothing_else():
+    for printed in ("10 epochs in 87.6 s", "checked in 2.5 s\n", "ran in 73 s", "390 steps, 4.0 s",
+                    "seconds                      6.2400", "took 12 ms"):
+        assert TIMING.search(printed), printed
+    for printed in ("10 epochs of 10000 pairs, 390 steps", "3 shapes", "0.5 scale", "2 sizes",
+                    "seconds                      (the run's wall time; not shown here)",
+                    "= 12.857142857142856\nS[1, 1]", "scale    30.2073\nseconds   (not shown)"):
+        assert not TIMING.search(printed), printed
+
+
 def test_every_figure_has_a_caption(site):
     """As the course page captions each figure: every picture of every page (Markdown pages,
     notebooks, API pages) is in a <figure> with a <figcaption> that has text."""
@@ -474,6 +565,10 @@ function measure(win, doc) {
         !m.closest("table, .jp-OutputArea"))
       found.push("inline math clipped: " + where(col));
   }
+  // an identifier in a table cell is not broken across lines ("block_size=81|92")
+  for (const code of doc.querySelectorAll(".md-content td code, .md-content th code"))
+    if (code.getClientRects().length > 1)
+      found.push("code broken across lines in a table: " + where(code));
   // the copy button must not sit on the text of a code line
   for (const btn of doc.querySelectorAll(".md-content .md-clipboard")) {
     const pre = btn.closest("pre"), code = pre && pre.querySelector("code");
@@ -536,8 +631,9 @@ def _probe(server, site, width, tmp_path):
 def test_nothing_spills_or_is_cut_off_at_a_phones_and_a_laptops_width(server, site, width,
                                                                        tmp_path):
     """No page body wider than the screen, no display formula wider than its column (split
-    it into aligned lines), no inline formula past its paragraph, no code under the copy
-    button: at 390 px (a phone) and 1280 px (a laptop)."""
+    it into aligned lines), no inline formula past its paragraph, no identifier in a table
+    broken across lines, no code under the copy button: at 390 px (a phone) and 1280 px
+    (a laptop)."""
     results = _probe(server, site, width, tmp_path)
     assert set(results) == {"/" + p for p in _content_pages()}
     bad = [f"{page}: {problem}" for page, problems in results.items() for problem in problems]

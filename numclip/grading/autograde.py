@@ -50,7 +50,7 @@ def rules(name: str, *, public: bool = False) -> Rules:
 
     Returns:
         :class:`numclip.grading.harness.Rules` forbidding :data:`FORBIDDEN` and giving
-        the solutions of every other function of the assignment.
+            the solutions of every other function of the assignment.
 
     Raises:
         ValueError: ``name`` is not a function of the assignment.

@@ -63,7 +63,7 @@ def multi_head_attention(x, in_proj_weight, in_proj_bias, out_proj_weight, out_p
 
     Returns:
         y ``(B, L, D)``, and the cache for :func:`multi_head_attention_backward`
-        (its ``[3]`` are the attention weights ``(B, H, L, L)``, for pictures).
+            (its ``[3]`` are the attention weights ``(B, H, L, L)``, for pictures).
     """
     if validate:
         x = as_activation(x, "x", 3)
@@ -97,7 +97,7 @@ def multi_head_attention_backward(dy, cache):
 
     Returns:
         dx ``(B, L, D)``, din_proj_weight ``(3D, D)``, din_proj_bias ``(3D,)``,
-        dout_proj_weight ``(D, D)``, dout_proj_bias ``(D,)``.
+            dout_proj_weight ``(D, D)``, dout_proj_bias ``(D,)``.
     """
     in_cache, out_cache, (q, k, v), p, h = as_cache(cache, "cache", 5, "multi_head_attention")
     xp = array_namespace(q)

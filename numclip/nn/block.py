@@ -46,7 +46,7 @@ def residual_block(x, params: Mapping, prefix: str, num_heads: int, activation: 
 
     Returns:
         y ``(B, L, D)``, and the cache for :func:`residual_block_backward` (None without
-        ``keep_cache``).
+            ``keep_cache``).
     """
     keep_cache = as_bool(keep_cache, "keep_cache")
     if validate:
@@ -108,7 +108,7 @@ def transformer(x, params: Mapping, prefix: str, layers: int, num_heads: int,
 
     Returns:
         y ``(B, L, D)``, and the caches of every block (for :func:`transformer_backward`),
-        or None when ``keep_cache`` is False.
+            or None when ``keep_cache`` is False.
     """
     layers = as_int(layers, "layers", 1)
     keep_cache = as_bool(keep_cache, "keep_cache")

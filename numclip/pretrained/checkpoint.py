@@ -57,7 +57,7 @@ def model_config(config) -> dict:
 
     Returns:
         a new dict with ``embed_dim``, ``quick_gelu`` and complete ``vision_cfg`` and
-        ``text_cfg`` (open_clip's defaults filled in).
+            ``text_cfg`` (open_clip's defaults filled in).
 
     Raises:
         ValueError: an unknown name, a missing ``embed_dim``, or an option numclip

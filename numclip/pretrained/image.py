@@ -40,10 +40,10 @@ def preprocess(image, image_size: int = 224) -> np.ndarray:
 
     Returns:
         float32 array (3, image_size, image_size): channels R, G, B, each
-        ``(pixel / 255 - mean) / std`` with OpenAI's mean and std.  Stack the results
-        of several images with ``np.stack`` for a batch (B, 3, image_size, image_size).
-        A photo's EXIF orientation is not applied, as in open_clip: use
-        ``PIL.ImageOps.exif_transpose`` first where it matters.
+            ``(pixel / 255 - mean) / std`` with OpenAI's mean and std.  Stack the results
+            of several images with ``np.stack`` for a batch (B, 3, image_size, image_size).
+            A photo's EXIF orientation is not applied, as in open_clip: use
+            ``PIL.ImageOps.exif_transpose`` first where it matters.
 
     Raises:
         TypeError: image not a PIL image or a uint8 array; image_size not an int.

@@ -83,9 +83,9 @@ def tokenize(texts, context_length: int = 77, *, merges=None) -> np.ndarray:
 
     Returns:
         int64 array (N, context_length) (N = 1 for a single str): 49406, the text's
-        BPE ids, 49407, then zeros.  A text too long keeps its first
-        ``context_length - 1`` tokens and ends with 49407.  A text that spells out
-        "<end_of_text>" gets that id inside its row, as in open_clip.
+            BPE ids, 49407, then zeros.  A text too long keeps its first
+            ``context_length - 1`` tokens and ends with 49407.  A text that spells out
+            "<end_of_text>" gets that id inside its row, as in open_clip.
 
     Where open_clip gives an answer that is no tokenization, numclip refuses: an empty
     list (open_clip: shape (0, L)), context_length 1 (open_clip: [[49407]]), and 0
