@@ -542,8 +542,15 @@ def test_mathjax_typesets_every_formula(server, page, tmp_path):
 # One Chromium run loads every page in an iframe of a given width (a phone's, a laptop's)
 # and measures, after MathJax has typeset it, what a reader would see cut off or spilling.
 PROBE = r"""<!doctype html><html><body><pre id="out"></pre><script>
-const pages = %(pages)s, width = %(width)d, results = {};
-function measure(win, doc) {
+const pages = %(pages)s, width = %(width)d, mode = "%(mode)s", results = {};
+// mode "figures": each picture of the page's content, as it is drawn and as it was made
+function pictures(win, doc) {
+  return [...doc.querySelectorAll("article img")].map((img) => ({
+    src: img.currentSrc.startsWith("data:") ? "data:" : img.currentSrc,
+    alt: (img.alt || "").slice(0, 50), natural: img.naturalWidth,
+    shown: img.getBoundingClientRect().width, notebook: !!img.closest(".jupyter-wrapper")}));
+}
+function layout(win, doc) {
   const vw = doc.documentElement.clientWidth, found = [];
   const where = (el) => (el.id ? "#" + el.id : "") + " " + el.tagName.toLowerCase() + "." +
       (el.className && el.className.baseVal === undefined ? el.className : "").split(" ")[0] +
@@ -579,6 +586,18 @@ function measure(win, doc) {
       if (r.right > b.left + 1 && r.left < b.right && r.bottom > b.top && r.top < b.bottom &&
           r.width > 0) { found.push("copy button covers code: " + where(pre)); break; }
   }
+  // a number a notebook printed is not cut across lines ("3e-" | "05")
+  for (const pre of doc.querySelectorAll(".jupyter-wrapper .jp-OutputArea-output pre")) {
+    const walker = doc.createTreeWalker(pre, NodeFilter.SHOW_TEXT);
+    let cut = null;
+    for (let node = walker.nextNode(); node && !cut; node = walker.nextNode())
+      for (const m of node.data.matchAll(/[-+]?\d[\d.]*(?:e[-+]?\d+)?/g)) {
+        const range = doc.createRange();
+        range.setStart(node, m.index); range.setEnd(node, m.index + m[0].length);
+        if (range.getClientRects().length > 1) { cut = m[0]; break; }
+      }
+    if (cut) found.push("a printed number broken across lines: " + cut + " in " + where(pre));
+  }
   return found;
 }
 async function run() {
@@ -591,7 +610,7 @@ async function run() {
     try { if (win.MathJax && win.MathJax.startup) await win.MathJax.startup.promise; }
     catch (e) { results[page] = ["MathJax failed: " + e]; continue; }
     await new Promise((ok) => setTimeout(ok, 300));
-    results[page] = measure(win, frame.contentDocument);
+    results[page] = (mode === "figures" ? pictures : layout)(win, frame.contentDocument);
     frame.remove();
   }
   document.getElementById("out").textContent = "RESULTS" + JSON.stringify(results) + "END";
@@ -606,13 +625,13 @@ def _content_pages():
     return pages + [Path(n).with_suffix("").as_posix() + "/" for n in NOTEBOOKS]
 
 
-def _probe(server, site, width, tmp_path):
+def _probe(server, site, width, tmp_path, mode="layout", pages=None):
     import json
 
-    pages = _content_pages()
-    driver = site / f"__probe_{width}.html"
-    driver.write_text(PROBE % {"pages": json.dumps(["/" + p for p in pages]), "width": width},
-                      encoding="utf-8")
+    pages = _content_pages() if pages is None else pages
+    driver = site / f"__probe_{mode}_{width}.html"
+    driver.write_text(PROBE % {"pages": json.dumps(["/" + p for p in pages]), "width": width,
+                               "mode": mode}, encoding="utf-8")
     try:
         proc = subprocess.run(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -638,3 +657,121 @@ def test_nothing_spills_or_is_cut_off_at_a_phones_and_a_laptops_width(server, si
     assert set(results) == {"/" + p for p in _content_pages()}
     bad = [f"{page}: {problem}" for page, problems in results.items() for problem in problems]
     assert not bad, f"{len(bad)} layout defects at {width} px:\n" + "\n".join(bad[:60])
+
+
+# ----------------------------------------------------------------------- figures, in a browser
+
+# A notebook's figure is made at the inline backend's 100 dpi.  At a laptop's width (1280 px)
+# it must be shown at no less than this fraction of the size it was made at: matplotlib's
+# default 10-point text is 13.9 px there, so at 0.7 it reads at 9.7 px, and the 9-point
+# legends at 8.75 px.  A figure drawn 14 in wide (1400 px) for a 690 px column fails (49%).
+FIGURE_SCALE = 0.7
+# The site's diagrams (docs/figures/*.svg) draw their smallest words at this many pixels or
+# more on screen, on a phone (390 px: docs/index.md picks a portrait drawing there) and on
+# a laptop (1280 px).
+DIAGRAM_TEXT_PX = 9.0
+
+
+def _page_of(notebook: str) -> str:
+    return Path(notebook).with_suffix("").as_posix() + "/"
+
+
+@pytest.fixture(scope="module")
+def notebook_figures(server, site, tmp_path_factory):
+    pages = [_page_of(n) for n in NOTEBOOKS]
+    return _probe(server, site, 1280, tmp_path_factory.mktemp("figures"), "figures", pages)
+
+
+# Not yet drawn for the column (issue 13, part 1): strict, so a fixed one must leave the list.
+FIGURES_LEFT = {"notebooks/01_vectors_and_normalization.ipynb",
+                "notebooks/02_logits_and_temperature.ipynb",
+                "notebooks/05_deriving_the_gradients.ipynb",
+                "notebooks/06_training_a_tiny_clip.ipynb", "notebooks/08_scaling_up.ipynb",
+                "notebooks/09_inside_the_encoders.ipynb",
+                "notebooks/10_what_clip_gets_wrong.ipynb"}
+
+
+@pytest.mark.parametrize("notebook", [
+    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="figures still too wide"))
+    if n in FIGURES_LEFT else n for n in NOTEBOOKS])
+def test_a_notebooks_figures_are_drawn_for_the_column_they_are_shown_in(notebook_figures,
+                                                                       notebook):
+    """Every figure of a notebook, at 1280 px, is shown at FIGURE_SCALE of its size or more:
+    a figure drawn twice as wide as the column is shown at half size, and its text with it."""
+    shown = [f for f in notebook_figures["/" + _page_of(notebook)] if f["notebook"]]
+    small = [f"{f['alt']!r}: {f['natural']} px wide, shown at {f['shown']:.0f} px "
+             f"({f['shown'] / f['natural']:.0%})"
+             for f in shown if f["natural"] and f["shown"] < FIGURE_SCALE * f["natural"]]
+    assert not small, f"{notebook}: figures shown below {FIGURE_SCALE:.0%} of their size " \
+        "(draw them narrower: figsize about 6.5-7 in wide, or stack the panels):\n" + \
+        "\n".join(small)
+
+
+def _svg_text(path: Path) -> tuple[float, float]:
+    """The smallest font size of an SVG's text and the width of its viewBox (same units)."""
+    text = path.read_text(encoding="utf-8")
+    view = re.search(r'viewBox="[-\d.]+ [-\d.]+ ([\d.]+) [\d.]+"', text)
+    sizes = [float(s) for s in re.findall(r"font-size:\s*([\d.]+)px", text)]
+    assert view and sizes, f"{path.name}: no viewBox or no text with a font-size"
+    return min(sizes), float(view[1])
+
+
+def test_the_diagram_text_measure_reads_a_drawing():
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        svg = Path(tmp) / "x.svg"
+        svg.write_text('<svg viewBox="0 0 400 100"><text style="font-size: 12px">a</text>'
+                       '<text style="font: 9.5px \'DejaVu Sans\'; font-size: 9.5px">b</text>'
+                       "</svg>", encoding="utf-8")
+        assert _svg_text(svg) == (9.5, 400.0)
+
+
+DIAGRAMS = sorted(p.name for p in (DOCS / "figures").glob("*.svg")
+                  if not p.stem.endswith("-narrow"))  # a -narrow twin is the phone's drawing
+# Not yet readable (issue 13, part 1): strict, so a fixed one must leave the list.
+DIAGRAMS_LEFT = {(390, "clip-training.svg"), (1280, "clip-training.svg"),
+                 (390, "clip-zero-shot.svg"), (1280, "clip-zero-shot.svg"),
+                 (390, "scenes-samples.svg"), (1280, "scenes-samples.svg"),
+                 (390, "bag-of-words.svg"), (1280, "bag-of-words.svg"),
+                 (390, "modality-gap.svg"), (1280, "modality-gap.svg")}
+
+
+@pytest.fixture(scope="module")
+def diagrams_shown(server, site, tmp_path_factory):
+    """width -> {page: pictures} for the pages that show a diagram, probed once per width."""
+    pages = sorted({p.parent.relative_to(site).as_posix() + "/" for p in site.rglob("*.html")
+                    if re.search(r'figures/[\w-]+\.svg"', p.read_text(encoding="utf-8"))})
+    pages = ["" if p == "./" else p for p in pages]
+    probed = {}
+
+    def shown(width):
+        if width not in probed:
+            probed[width] = _probe(server, site, width, tmp_path_factory.mktemp("diagrams"),
+                                   "figures", pages)
+        return probed[width]
+    return shown
+
+
+@pytest.mark.parametrize("width, diagram", [
+    pytest.param(w, d, marks=pytest.mark.xfail(strict=True, reason="text still too small"))
+    if (w, d) in DIAGRAMS_LEFT else (w, d) for w in (390, 1280) for d in DIAGRAMS])
+def test_the_diagrams_words_are_readable_on_a_phone_and_a_laptop(diagrams_shown, site, width,
+                                                                 diagram):
+    """Each docs/figures/*.svg picture, as the browser picks and sizes it (a <picture> may
+    offer a narrow drawing for a phone), shows its smallest text at DIAGRAM_TEXT_PX or more."""
+    small, seen = [], 0
+    names = {diagram, diagram.replace(".svg", "-narrow.svg")}
+    for page, figures in diagrams_shown(width).items():
+        for f in figures:
+            name = Path(urlsplit(f["src"]).path).name
+            if name not in names:
+                continue
+            seen += 1
+            font, view = _svg_text(site / unquote(urlsplit(f["src"]).path).lstrip("/"))
+            px = font * f["shown"] / view
+            if px < DIAGRAM_TEXT_PX:
+                small.append(f"{page}: {name} shown {f['shown']:.0f} px wide, its smallest "
+                             f"text {px:.1f} px")
+    assert seen, f"{diagram} is shown on no page at {width} px: is the check looking?"
+    assert not small, f"diagram text too small to read at {width} px:\n" + "\n".join(small)
