@@ -4,7 +4,8 @@
 
 * ``clip-training.svg``: a batch of image-caption pairs, the two encoders, the
   shared embedding space, and the N x N similarity matrix whose diagonal the
-  contrastive loss pulls up, along rows and along columns.
+  contrastive loss pulls up, along rows and along columns; ``clip-training-narrow.svg``
+  tells it top to bottom for a phone (docs/index.md picks it with ``<picture>``).
 * ``clip-zero-shot.svg``: class names written into a prompt, encoded once, and an
   image classified by its most similar prompt.
 * ``scenes-samples.svg``: twelve scenes of ``numclip.scenes``, each with its caption
@@ -152,6 +153,90 @@ def training_figure(path):
             fontsize=8 * FONT, va="center", color=TEXT)
     ax.text(x0 + size / 2, y0 - 0.18, "the loss pulls the diagonal (the true pairs) up\n"
             "and every other entry down", ha="center", va="top", fontsize=8.5 * FONT, color=INK)
+    fig.savefig(path, metadata={"Date": None})
+    plt.close(fig)
+
+
+def training_figure_narrow(path):
+    """The same story as :func:`training_figure`, top to bottom, for a phone's column (about
+    350 px): 5 in wide, so its smallest text (9.5 pt) is shown at 9 px or more."""
+    images, captions = samples()
+    n = len(images)
+    width, height = 5.0, 10.2
+    fig = plt.figure(figsize=(width, height))
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.set_xlim(0, width)
+    ax.set_ylim(0, height)
+    ax.axis("off")
+    small, normal, title = 9.5, 11, 12.5  # points; 1 pt of the drawing ~ 0.95 px on a phone
+
+    # the pairs: N images in a row, their N captions under them
+    ax.text(0.15, 9.9, "N image-caption pairs", fontsize=title, color=INK, weight="bold",
+            va="center")
+    for i, img in enumerate(images):
+        x = 0.3 + 1.2 * i
+        ax.imshow(img, extent=(x, x + 0.75, 8.75, 9.5), interpolation="nearest", zorder=2)
+        ax.add_patch(FancyBboxPatch((x, 8.75), 0.75, 0.75, boxstyle="square,pad=0",
+                                    fc="none", ec=PAIR_COLOURS[i], lw=2.2, zorder=3))
+    for i, cap in enumerate(captions):
+        ax.text(0.3, 8.45 - 0.28 * i, f"{i + 1}. \u201c{cap}\u201d", va="center",
+                fontsize=normal, color=PAIR_COLOURS[i])
+    ax.text(0.3, 7.2, "image i and caption i belong together;\n"
+            "every other caption is a negative for image i", fontsize=small, color=INK,
+            va="center")
+
+    # the encoders, side by side
+    for x, label, note, colour in ((0.35, "image\nencoder", "pixels \u2192 D numbers", IMAGE),
+                                   (2.75, "text\nencoder", "words \u2192 D numbers", TEXT)):
+        arrow(ax, (x + 0.95, 6.8), (x + 0.95, 6.55), colour)
+        ax.add_patch(Polygon([(x, 6.5), (x + 1.9, 6.5), (x + 1.5, 5.6), (x + 0.4, 5.6)],
+                             closed=True, fc=colour, ec=colour, alpha=0.15, lw=1.5))
+        ax.add_patch(Polygon([(x, 6.5), (x + 1.9, 6.5), (x + 1.5, 5.6), (x + 0.4, 5.6)],
+                             closed=True, fc="none", ec=colour, lw=1.5))
+        ax.text(x + 0.95, 6.05, label, ha="center", va="center", color=INK, fontsize=normal)
+        ax.text(x + 0.95, 5.42, note, ha="center", va="center", fontsize=small, color=colour)
+
+    # the shared space: unit circle, matching pairs close together
+    cx, cy, r = 1.55, 3.75, 0.95
+    ax.text(2.75, 4.6, "shared space,\nL2-normalized", fontsize=title, color=INK,
+            weight="bold", va="center")
+    ax.add_patch(Circle((cx, cy), r, fc="#eceff1", ec="#90a4ae", lw=1))
+    arrow(ax, (1.3, 5.25), (cx - 0.2, cy + r + 0.05), IMAGE)
+    arrow(ax, (3.7, 5.25), (cx + 0.45, cy + r - 0.05), TEXT, rad=-0.1)
+    for i, a in enumerate(np.deg2rad([130, 35, -55, -150])):
+        for offset, marker, colour in ((-0.14, "s", IMAGE), (0.14, "o", TEXT)):
+            px, py = cx + r * np.cos(a + offset), cy + r * np.sin(a + offset)
+            ax.plot([cx, px], [cy, py], color=PAIR_COLOURS[i], lw=1, alpha=0.6)
+            ax.plot(px, py, marker=marker, ms=8, mfc=PAIR_COLOURS[i], mec=colour, mew=1.8)
+    ax.text(2.75, 4.0, "each embedding a point\non the unit sphere", fontsize=small,
+            color=INK, va="center")
+    ax.plot([2.85], [3.6], marker="s", ms=7, mfc="white", mec=IMAGE, mew=1.8)
+    ax.text(3.0, 3.6, "image", va="center", fontsize=small)
+    ax.plot([3.85], [3.6], marker="o", ms=7, mfc="white", mec=TEXT, mew=1.8)
+    ax.text(4.0, 3.6, "text", va="center", fontsize=small)
+
+    # the similarity matrix
+    x0, y0, size = 0.55, 0.55, 1.45
+    cell = size / n
+    ax.text(0.15, y0 + size + 0.42, "logits  S = e\u02e2 I T\u1d40  (N \u00d7 N)",
+            fontsize=title, color=INK, weight="bold", va="center")
+    for i in range(n):
+        for j in range(n):
+            diag = i == j
+            ax.add_patch(FancyBboxPatch((x0 + j * cell, y0 + size - (i + 1) * cell), cell, cell,
+                                        boxstyle="square,pad=0", lw=1, ec="white",
+                                        fc=PAIR_COLOURS[i] if diag else "#cfd8dc",
+                                        alpha=0.9 if diag else 0.6))
+        ax.plot([x0 - 0.14], [y0 + size - (i + 0.5) * cell], marker="s", ms=7,
+                mfc=PAIR_COLOURS[i], mec=IMAGE, mew=1.6)
+        ax.plot([x0 + (i + 0.5) * cell], [y0 + size + 0.13], marker="o", ms=7,
+                mfc=PAIR_COLOURS[i], mec=TEXT, mew=1.6)
+    ax.text(x0 + size + 0.25, y0 + size - 0.35, "softmax along each row:\nimage \u2192 text",
+            fontsize=small, va="center", color=IMAGE)
+    ax.text(x0 + size + 0.25, y0 + 0.35, "and down each column:\ntext \u2192 image",
+            fontsize=small, va="center", color=TEXT)
+    ax.text(0.15, 0.2, "the loss pulls the diagonal (the true pairs) up\n"
+            "and every other entry down", va="center", fontsize=small, color=INK)
     fig.savefig(path, metadata={"Date": None})
     plt.close(fig)
 
@@ -358,6 +443,7 @@ if __name__ == "__main__":
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE  # another folder, to preview
     suffix = ".png" if "--png" in sys.argv else ".svg"
     training_figure(out / f"clip-training{suffix}")
+    training_figure_narrow(out / f"clip-training-narrow{suffix}")
     zero_shot_figure(out / f"clip-zero-shot{suffix}")
     scenes_figure(out / f"scenes-samples{suffix}")
     bag_of_words_figure(out / f"bag-of-words{suffix}")
