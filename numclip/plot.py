@@ -107,7 +107,11 @@ def plot_history(history: dict, path=None, *, batch_size: int | None = None,
     series = {key: _vector(history[key], f"history[{key!r}]", len(epoch), allow_nan=True)
               for key in ["loss", "scale", *accuracy_keys]}
 
-    fig, (ax_loss, ax_scale, ax_acc) = plt.subplots(1, 3, figsize=(14, 4.8), layout="constrained")
+    # loss and scale side by side, accuracy under them at full width: the figure fits a page
+    # column (about 9 in) without shrinking its words
+    fig, axd = plt.subplot_mosaic([["loss", "scale"], ["acc", "acc"]], figsize=(8.8, 7.6),
+                                  layout="constrained")
+    ax_loss, ax_scale, ax_acc = axd["loss"], axd["scale"], axd["acc"]
     ax_loss.plot(epoch, series["loss"], marker="o", markersize=3)
     log = bool(np.nanmin(series["loss"]) > 0)  # a log axis shows the late, slow decrease too
     if log:
@@ -180,8 +184,9 @@ def plot_similarity(before, after, captions=None, path=None, *,
     n = before.shape[0]
     labels, dropped = _short_captions(captions, n)
 
-    figsize = (12.5, 6) if labels is not None else (11, 4.8)
-    fig, axes = plt.subplots(1, 2, figsize=figsize, layout="constrained")
+    # with captions, the two heatmaps are stacked so each keeps the column's width (about 9 in)
+    rows, cols, figsize = (2, 1, (7.6, 10.4)) if labels is not None else (1, 2, (8.8, 4.2))
+    fig, axes = plt.subplots(rows, cols, figsize=figsize, layout="constrained")
     for ax, matrix, when in zip(axes, (before, after), ("before", "after"), strict=True):
         image = ax.imshow(matrix, cmap="viridis")
         fig.colorbar(image, ax=ax, label=value_label, shrink=0.9)
@@ -189,7 +194,8 @@ def plot_similarity(before, after, captions=None, path=None, *,
         off_diag = (matrix.sum() - np.trace(matrix)) / max(n * n - n, 1)
         digits = 2 if np.abs(matrix).max() >= 1 else 3  # logits vs cosines, short either way
         ax.set_title(f"{when.capitalize()} training\n"
-                     f"mean: diagonal {on_diag:.{digits}f}, off-diagonal {off_diag:.{digits}f}")
+                     f"mean: diagonal {on_diag:.{digits}f}, off-diagonal {off_diag:.{digits}f}",
+                     fontsize=11)
         ax.set(xlabel="text j", ylabel="image i")
         if n <= OUTLINE_DIAGONAL_UP_TO:
             for i in range(n):
