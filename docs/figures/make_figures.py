@@ -15,6 +15,11 @@
 * ``modality-gap.svg``: a sketch of the modality gap on the unit circle (two cones, their
   means, the gap vector) and of Liang et al.'s experiment that shifts both along it.
 
+Each has a ``-narrow`` twin for a phone, 5 in wide with no word under 9.5 pt (9 px or more in
+a 350-px column), which the pages pick below 700 px with ``<picture>``. The wide drawings are
+9.6-11 in wide with no word under 10-11 pt, so that they too reach 9 px in a laptop's 648-px
+column (tests/test_site.py measures both).
+
 The pictures and captions are real samples of ``numclip.data`` and ``numclip.scenes``; the output is
 deterministic (no dates, fixed SVG ids), so re-running it changes nothing.
 """
