@@ -32,7 +32,7 @@ def test_every_notebook_starts_with_the_same_setup_cell(path):
     setup = next(c for c in cells if c["cell_type"] == "code")
     assert setup["metadata"].get("tags") == ["setup"]  # test_exercises lets it import os
     assert first_code_cell(path) == SETUP
-    assert SETUP.startswith("# In Colab or Binder: install numclip")
+    assert SETUP.startswith("# Colab or Binder: install numclip")
 
 
 def run_setup(monkeypatch, cwd: Path, installed: bool):
