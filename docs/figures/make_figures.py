@@ -84,6 +84,24 @@ def arrow(ax, start, end, colour=INK, style="-|>", lw=1.2, rad=0.0):
                                  lw=lw, connectionstyle=f"arc3,rad={rad}"))
 
 
+def similarity_grid(ax, x0, y0, size, n, gap, ms, mew):
+    """The N x N logit matrix at (x0, y0): true pairs coloured on the diagonal, each row
+    marked by its image (a square, ``gap[0]`` to the left) and each column by its text
+    (a circle, ``gap[1]`` above)."""
+    cell = size / n
+    for i in range(n):
+        for j in range(n):
+            diag = i == j
+            ax.add_patch(FancyBboxPatch((x0 + j * cell, y0 + size - (i + 1) * cell), cell, cell,
+                                        boxstyle="square,pad=0", lw=1, ec="white",
+                                        fc=PAIR_COLOURS[i] if diag else "#cfd8dc",
+                                        alpha=0.9 if diag else 0.6))
+        ax.plot([x0 - gap[0]], [y0 + size - (i + 0.5) * cell], marker="s", ms=ms,
+                mfc=PAIR_COLOURS[i], mec=IMAGE, mew=mew)
+        ax.plot([x0 + (i + 0.5) * cell], [y0 + size + gap[1]], marker="o", ms=ms,
+                mfc=PAIR_COLOURS[i], mec=TEXT, mew=mew)
+
+
 def training_figure(path):
     """The pairs, the two encoders, the shared space and the N x N logits the loss scores.
     11 in wide, no word under 11 pt: 9 px or more in a laptop's 648-px column."""
@@ -145,17 +163,7 @@ def training_figure(path):
     arrow(ax, (cx + r + 0.05, cy), (x0 - 0.3, cy), INK)
     ax.text(width - 0.1, y0 + size + 0.95, "logits  S = e\u02e2 I T\u1d40   (N \u00d7 N)",
             ha="right", fontsize=10 * FONT, color=INK, weight="bold")
-    for i in range(n):
-        for j in range(n):
-            diag = i == j
-            ax.add_patch(FancyBboxPatch((x0 + j * cell, y0 + size - (i + 1) * cell), cell, cell,
-                                        boxstyle="square,pad=0", lw=1, ec="white",
-                                        fc=PAIR_COLOURS[i] if diag else "#cfd8dc",
-                                        alpha=0.9 if diag else 0.6))
-        ax.plot([x0 - 0.15], [y0 + size - (i + 0.5) * cell], marker="s", ms=8,
-                mfc=PAIR_COLOURS[i], mec=IMAGE, mew=1.8)
-        ax.plot([x0 + (i + 0.5) * cell], [y0 + size + 0.17], marker="o", ms=8,
-                mfc=PAIR_COLOURS[i], mec=TEXT, mew=1.8)
+    similarity_grid(ax, x0, y0, size, n, gap=(0.15, 0.17), ms=8, mew=1.8)
     ax.text(x0 + size + 0.12, y0 + size - 0.5 * cell, "softmax along\neach row:\nimage \u2192 text",
             fontsize=small, va="center", color=IMAGE)
     ax.text(x0 + size + 0.12, y0 + 0.5 * cell, "and down\neach column:\ntext \u2192 image",
@@ -226,20 +234,9 @@ def training_figure_narrow(path):
 
     # the similarity matrix
     x0, y0, size = 0.55, 0.55, 1.45
-    cell = size / n
     ax.text(0.15, y0 + size + 0.42, "logits  S = e\u02e2 I T\u1d40  (N \u00d7 N)",
             fontsize=title, color=INK, weight="bold", va="center")
-    for i in range(n):
-        for j in range(n):
-            diag = i == j
-            ax.add_patch(FancyBboxPatch((x0 + j * cell, y0 + size - (i + 1) * cell), cell, cell,
-                                        boxstyle="square,pad=0", lw=1, ec="white",
-                                        fc=PAIR_COLOURS[i] if diag else "#cfd8dc",
-                                        alpha=0.9 if diag else 0.6))
-        ax.plot([x0 - 0.14], [y0 + size - (i + 0.5) * cell], marker="s", ms=7,
-                mfc=PAIR_COLOURS[i], mec=IMAGE, mew=1.6)
-        ax.plot([x0 + (i + 0.5) * cell], [y0 + size + 0.13], marker="o", ms=7,
-                mfc=PAIR_COLOURS[i], mec=TEXT, mew=1.6)
+    similarity_grid(ax, x0, y0, size, n, gap=(0.14, 0.13), ms=7, mew=1.6)
     ax.text(x0 + size + 0.25, y0 + size - 0.35, "softmax along each row:\nimage \u2192 text",
             fontsize=small, va="center", color=IMAGE)
     ax.text(x0 + size + 0.25, y0 + 0.35, "and down each column:\ntext \u2192 image",
