@@ -64,6 +64,17 @@ def samples(n=4, seed=3):
     return [data.images[i] for i in chosen], [data.captions[i] for i in chosen]
 
 
+def canvas(width, height):
+    """A figure of ``width`` x ``height`` inches whose one axes, without frame or ticks,
+    fills it and counts in inches, so a drawing's coordinates are its sizes."""
+    fig = plt.figure(figsize=(width, height))
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.set_xlim(0, width)
+    ax.set_ylim(0, height)
+    ax.axis("off")
+    return fig, ax
+
+
 def box(ax, xy, w, h, text, colour, fontsize=10, style="round,pad=0.02,rounding_size=0.08"):
     ax.add_patch(FancyBboxPatch(xy, w, h, boxstyle=style, fc="white", ec=colour, lw=1.6))
     ax.text(xy[0] + w / 2, xy[1] + h / 2, text, ha="center", va="center", color=INK,
@@ -109,11 +120,7 @@ def training_figure(path):
     n = len(images)
     width, height = 11, 4.6
     small = 11  # points: the smallest words
-    fig = plt.figure(figsize=(width, height))
-    ax = fig.add_axes([0, 0, 1, 1])
-    ax.set_xlim(0, width)
-    ax.set_ylim(0, height)
-    ax.axis("off")
+    fig, ax = canvas(width, height)
 
     # the pairs: N images in a row, their N captions below
     ax.text(0.15, 4.3, "N image-caption pairs", fontsize=11 * FONT, color=INK, weight="bold")
@@ -180,11 +187,7 @@ def training_figure_narrow(path):
     images, captions = samples()
     n = len(images)
     width, height = 5.0, 10.2
-    fig = plt.figure(figsize=(width, height))
-    ax = fig.add_axes([0, 0, 1, 1])
-    ax.set_xlim(0, width)
-    ax.set_ylim(0, height)
-    ax.axis("off")
+    fig, ax = canvas(width, height)
     small, normal, title = 9.5, 11, 12.5  # points; 1 pt of the drawing ~ 0.95 px on a phone
 
     # the pairs: N images in a row, their N captions under them
@@ -255,11 +258,7 @@ def zero_shot_figure(path):
     classes = [class_name(int(data.labels[0]))] + [
         class_name(int(c)) for c in sorted(set(data.labels.tolist()) - {int(data.labels[0])})[:3]]
     width, height = 10, 3.6
-    fig = plt.figure(figsize=(width, height))
-    ax = fig.add_axes([0, 0, 1, 1])
-    ax.set_xlim(0, width)
-    ax.set_ylim(0, height)
-    ax.axis("off")
+    fig, ax = canvas(width, height)
 
     # class names -> prompts -> text encoder -> one embedding per class
     ax.text(0.15, 3.3, "1. write every class name into a prompt", fontsize=10 * FONT, weight="bold",
@@ -316,11 +315,7 @@ def scenes_figure(path, narrow=False):
     wrap = 18 if narrow else 19  # characters per line: what fits under the image
     h = side + 1.95  # a row: its heading, the images, three lines of caption and of negative
     height = len(rows) * h
-    fig = plt.figure(figsize=(width, height))
-    ax = fig.add_axes([0, 0, 1, 1])
-    ax.set_xlim(0, width)
-    ax.set_ylim(0, height)
-    ax.axis("off")
+    fig, ax = canvas(width, height)
     heading = "{} captions and hard negatives (\u2717)" if narrow else \
         "{} captions, each with its hard negative (\u2717)"
     for r, (kind, scenes) in enumerate(zip(KINDS, rows, strict=True)):
@@ -354,11 +349,7 @@ def bag_of_words_figure(path):
     palette = plt.get_cmap("tab10")
     colour = {w: palette(i % 10) for i, w in enumerate(vocab)}
     width, height = 9.6, 6.3
-    fig = plt.figure(figsize=(width, height))
-    ax = fig.add_axes([0, 0, 1, 1])
-    ax.set_xlim(0, width)
-    ax.set_ylim(0, height)
-    ax.axis("off")
+    fig, ax = canvas(width, height)
     tile_w, gap = 0.86, 0.06
     for r, (label, text) in enumerate(rows):
         y = 5.55 - 1.2 * r
@@ -471,15 +462,6 @@ NARROW_W = 5.0
 SMALL, NORMAL, HEAD = 9.5, 11, 12  # points
 
 
-def _narrow_axes(height):
-    fig = plt.figure(figsize=(NARROW_W, height))
-    ax = fig.add_axes([0, 0, 1, 1])
-    ax.set_xlim(0, NARROW_W)
-    ax.set_ylim(0, height)
-    ax.axis("off")
-    return fig, ax
-
-
 def zero_shot_figure_narrow(path):
     """:func:`zero_shot_figure` told top to bottom: prompts, then the image, then the scores."""
     data = make_dataset(40, seed=5, compositions="all")
@@ -487,7 +469,7 @@ def zero_shot_figure_narrow(path):
     classes = [class_name(int(data.labels[0]))] + [
         class_name(int(c)) for c in sorted(set(data.labels.tolist()) - {int(data.labels[0])})[:3]]
     height = 7.6
-    fig, ax = _narrow_axes(height)
+    fig, ax = canvas(NARROW_W, height)
 
     ax.text(0.1, 7.35, "1. write every class name\n    into a prompt", fontsize=HEAD,
             weight="bold", color=INK, va="top")
@@ -536,7 +518,7 @@ def bag_of_words_figure_narrow(path):
     palette = plt.get_cmap("tab10")
     colour = {w: palette(i % 10) for i, w in enumerate(vocab)}
     height = 9.0
-    fig, ax = _narrow_axes(height)
+    fig, ax = canvas(NARROW_W, height)
     per_line, tile_w, gap = 5, 0.88, 0.08
     for r, (label, text) in enumerate(rows):
         y_top = 8.75 - 1.85 * r
