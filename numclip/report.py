@@ -69,10 +69,17 @@ def default_prompts(c: int) -> list[str]:
 
 def _default_class_embeddings(model, vocab) -> np.ndarray:
     """``(C, D)``: each class's :func:`default_prompts`, embedded, averaged, renormalised."""
-    texts = [t for c in range(len(CLASSES)) for t in default_prompts(c)]
-    embeds = np.asarray(model.encode_texts(model.text_inputs(vocab, texts, warn=False)))
-    embeds = np.mean(np.reshape(embeds, (len(CLASSES), -1, embeds.shape[-1])), axis=1)
+    embeds = np.mean(_prompt_embeddings(model, vocab, map(default_prompts, range(len(CLASSES)))),
+                     axis=1)
     return embeds / np.linalg.norm(embeds, axis=1, keepdims=True)
+
+
+def _prompt_embeddings(model, vocab, prompts_per_class) -> np.ndarray:
+    """``(C, K, D)`` NumPy: the embeddings of each class's K prompts, encoded in one batch."""
+    prompts_per_class = list(prompts_per_class)
+    texts = [t for prompts in prompts_per_class for t in prompts]
+    embeds = np.asarray(model.encode_texts(model.text_inputs(vocab, texts, warn=False)))
+    return np.reshape(embeds, (len(prompts_per_class), -1, embeds.shape[-1]))
 
 
 def evaluate(state, splits: dict, templates=None, top_k=(1, 5)) -> dict:
@@ -216,11 +223,9 @@ def _count_prompts_and_images(state, dataset):
     if not isinstance(dataset, Dataset):
         raise TypeError(f"dataset must be a numclip.data.Dataset, got {type(dataset).__name__}")
     model = state.model
-    prompts = [phrase(color, shape, k) for color, shape in CLASSES
-               for k in range(1, MAX_COUNT + 1)]
-    texts = model.encode_texts(model.text_inputs(state.vocab, prompts, warn=False))
-    texts = np.reshape(np.asarray(texts), (len(CLASSES), MAX_COUNT, -1))  # (C, 3, D)
-    return texts, np.asarray(model.encode_images(dataset.pixels()))
+    texts = _prompt_embeddings(model, state.vocab, (
+        [phrase(color, shape, k) for k in range(1, MAX_COUNT + 1)] for color, shape in CLASSES))
+    return texts, np.asarray(model.encode_images(dataset.pixels()))  # (C, 3, D), (n, D)
 
 
 def checkpoint_metrics(state) -> dict:
