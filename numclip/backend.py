@@ -34,6 +34,7 @@ __all__ = [
     "as_int",
     "as_tile_size",
     "as_bool",
+    "as_writable",
     "exp_scale",
     "scalar_like",
     "temperature_to_logit_scale",
@@ -354,6 +355,19 @@ def as_bool(value, name: str) -> bool:
     if not isinstance(value, bool | np.bool_):
         raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
     return bool(value)
+
+
+def as_writable(x, name: str):
+    """``x`` itself, for a function asked to write its result into it (``inplace=True``).
+
+    Raises:
+        ValueError: ``x`` is a read-only NumPy array (writing into a copy instead would
+            quietly break the promise that the result is ``x``).
+    """
+    _check_name(name)
+    if isinstance(x, np.ndarray) and not x.flags.writeable:
+        raise ValueError(f"{name} is read-only; inplace=True needs a writable array")
+    return x
 
 
 def exp_scale(logit_scale, like):

@@ -25,6 +25,7 @@ from numclip.backend import (
     as_numpy,
     as_real_scalar,
     as_tile_size,
+    as_writable,
     exp_scale,
     logit_scale_to_temperature,
     scalar_like,
@@ -33,6 +34,8 @@ from numclip.backend import (
 )
 
 ONES = np.ones((2, 3))
+READ_ONLY = np.ones(3)
+READ_ONLY.flags.writeable = False
 STRICT = array_api_strict.asarray([[1.0, 2.0]])
 
 BAD = [
@@ -149,6 +152,9 @@ BAD = [
     bad(as_bool, "yes", "normalize", error=TypeError, words="normalize must be True or False"),
     bad(as_bool, 1, "normalize", error=TypeError, words="normalize must be True or False"),
     bad(as_bool, None, "normalize", error=TypeError, words="normalize must be True or False"),
+    bad(as_writable, READ_ONLY, "x", error=ValueError,
+        words=("x is read-only", "inplace=True needs a writable array")),
+    bad(as_writable, np.ones(2), 7, error=TypeError, words="name must be a str"),
     bad(exp_scale, "2.0", ONES, error=TypeError, words="logit_scale must be a real number"),
     bad(exp_scale, 1000.0, ONES, error=ValueError, words=("logit_scale = 1000.0", "overflow")),
     bad(exp_scale, 2.0, [1.0], error=TypeError, words="like must be an array"),

@@ -1028,14 +1028,29 @@ def test_a_block_without_its_cache_gives_the_same_numbers_and_leaves_x_alone(act
 
 
 def test_the_float32_gelu_of_huge_inputs_is_x_or_zero_without_a_warning():
-    """Far beyond the fit's range (|x| > 1.8e19 squares to inf in float32) GELU is x
-    itself or -0, Phi exactly 1 or 0, and no overflow warning escapes."""
-    x = np.array([6.0001, -6.0001, 1e19, -1e19, 1e30, -1e30, 3e38, -3e38], np.float32)
+    """Beyond the fit's range, where nothing clips the input (and from |x| > 1.8e19, whose
+    square is inf in float32), GELU is x itself or -0, Phi exactly 1 or 0, and no
+    overflow warning escapes: on every float32 from 6 to the largest, both signs."""
+    big = np.geomspace(6, np.finfo(np.float32).max, 200_001, dtype=np.float32)
+    x = np.concatenate([[6.0001, -6.0001, 1e19, -1e19, 3e38, -3e38], big, -big]).astype(
+        np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         y, (_, cdf, _) = gelu(x)
-    np.testing.assert_array_equal(cdf, [1, 0] * 4)
+    np.testing.assert_array_equal(cdf, x > 0)
     np.testing.assert_array_equal(y, np.where(x > 0, x, 0))
+
+
+def test_the_float32_gelu_fit_needs_no_clipping():
+    """Why nothing clips x: at |x| = 6, x R(x^2) is past 10, where float32 tanh is 1, and
+    R increases on [0, inf) (no root of R' there, R(0) > 0), so for |x| > 6 the argument
+    of tanh only grows and Phi stays exactly 1 or 0."""
+    from numclip.nn.activations import _TANH_R
+
+    r = np.polynomial.Polynomial(_TANH_R.astype(np.float64))
+    assert 6 * r(36.0) > 10 and r(0.0) > 0
+    roots = r.deriv().roots()
+    assert not np.any((np.abs(roots.imag) < 1e-9) & (roots.real >= 0)), roots
 
 
 def test_the_float32_gelu_is_within_a_few_ulps_of_the_exact_one():
@@ -1056,9 +1071,9 @@ def test_the_float32_gelu_is_within_a_few_ulps_of_the_exact_one():
     assert np.max(np.abs(cdf - scipy.special.ndtr(x.astype(np.float64)))) < 2.5e-7
     assert np.max(np.abs(got - exact) / np.maximum(np.abs(x), 1)) < 2.5e-7 + 2**-23
     assert cdf[0] == 0 and cdf[-1] == 1
-    from numclip.nn.activations import _TANH_CLIP, _TANH_R
+    from numclip.nn.activations import _TANH_R
 
-    x64 = np.clip(x.astype(np.float64), -_TANH_CLIP, _TANH_CLIP)
+    x64 = x.astype(np.float64)
     fit = 0.5 * (1 + np.tanh(x64 * np.polyval(_TANH_R[::-1].astype(np.float64), x64 * x64)))
     assert np.max(np.abs(fit - scipy.special.ndtr(x.astype(np.float64)))) < 3e-8
     assert np.all(np.diff(fit) >= 0)  # the fitted distribution function never decreases
