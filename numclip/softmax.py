@@ -17,7 +17,13 @@ import numbers
 
 import numpy as np
 
-from numclip.backend import array_namespace, array_namespace_of, as_bool, as_float_array
+from numclip.backend import (
+    array_namespace,
+    array_namespace_of,
+    as_bool,
+    as_float_array,
+    as_writable,
+)
 
 __all__ = ["logsumexp", "softmax", "log_softmax", "softmax_backward", "log_softmax_backward"]
 
@@ -82,20 +88,32 @@ def log_softmax(z, axis: int = -1):
         return z - _logsumexp(z, axis, xp)
 
 
-def softmax(z, axis: int = -1):
+def softmax(z, axis: int = -1, *, inplace: bool = False):
     r"""Probabilities :math:`p_j = e^{z_j - m} / \sum_k e^{z_k - m}` along ``axis``.
 
     Args:
         z: float array of logits, any shape.
         axis: the axis that sums to one.
+        inplace: write p into ``z`` (a writable array) instead of a new one: for a caller
+            that made ``z`` itself and has no further use for it (attention's scores).
+            The numbers are the same either way.
 
     Returns:
-        array of ``z``'s shape and dtype, entries in [0, 1].
+        array of ``z``'s shape and dtype, entries in [0, 1] (``z`` itself with ``inplace``).
     """
     z, axis, xp = _checked(z, axis)
+    top = xp.max(z, axis=axis, keepdims=True)
     with np.errstate(over="ignore"):  # z - max below -max is -inf, and exp(-inf) = 0 is right
-        e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))  # every exponent <= 0
-    e /= xp.sum(e, axis=axis, keepdims=True)  # in place: e is a new array
+        if as_bool(inplace, "inplace"):
+            e = as_writable(z, "z")
+            e -= top
+        else:
+            e = z - top  # every exponent <= 0; a new array, exponentiated in place below
+    if isinstance(e, np.ndarray):
+        np.exp(e, out=e)  # in place: the array stays in cache, where a new one would not be
+    else:
+        e[...] = xp.exp(e)  # the array API has no out=
+    e /= xp.sum(e, axis=axis, keepdims=True)
     return e
 
 

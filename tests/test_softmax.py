@@ -120,6 +120,19 @@ def test_backward_on_every_backend(xp, dtype_name):
                   2 * (u * g + n * g * (e_log + n * u)))
 
 
+@pytest.mark.parametrize("axis", [0, -1])
+def test_inplace_writes_the_very_same_numbers_into_z(xp, dtype_name, axis):
+    """inplace=True (attention's scores) returns z itself, holding softmax(z)'s numbers bit
+    for bit, on every backend and on views that are not contiguous, masked logits too."""
+    z = rng.standard_normal((4, 6)) * 5
+    for zx in (put(xp, z, dtype_name), put(xp, np.repeat(z, 2, axis=1), dtype_name)[:, ::2]):
+        zx[1, 2] = float(np.finfo(dtype_name).min) / 4  # as attention's mask: a weight of exactly 0
+        want = to_numpy(softmax(zx, axis=axis))
+        got = softmax(zx, axis=axis, inplace=True)
+        assert got is zx
+        np.testing.assert_array_equal(to_numpy(zx), want)
+
+
 def test_lists_fortran_order_and_strided_views_work():
     z = rng.standard_normal((4, 6))
     want = softmax(z, axis=0)
@@ -133,6 +146,8 @@ def test_lists_fortran_order_and_strided_views_work():
 Z = np.zeros((2, 3))
 P = softmax(Z)
 LOGP = log_softmax(Z)
+READ_ONLY = np.zeros((2, 3))
+READ_ONLY.flags.writeable = False
 
 # the forward functions share one validator, so each row is repeated for all three
 _FORWARD_ROWS = [
@@ -159,6 +174,10 @@ _FORWARD_ROWS = [
 BAD = [bad(fn, row["z"], *([row["axis"]] if "axis" in row else []), error=error, words=words)
        for fn in (logsumexp, softmax, log_softmax) for row, error, words in _FORWARD_ROWS]
 BAD += [
+    bad(softmax, Z, inplace="yes", error=TypeError, words="inplace must be True or False"),
+    bad(softmax, Z, inplace=1, error=TypeError, words="inplace must be True or False"),
+    bad(softmax, READ_ONLY, inplace=True, error=ValueError,
+        words=("z is read-only", "inplace=True needs a writable array")),
     bad(logsumexp, Z, keepdims="yes", error=TypeError, words="keepdims must be True or False"),
     bad(logsumexp, Z, keepdims=1, error=TypeError, words="keepdims must be True or False"),
     bad(logsumexp, Z, keepdims=None, error=TypeError, words="keepdims must be True or False"),

@@ -82,7 +82,7 @@ def multi_head_attention(x, in_proj_weight, in_proj_bias, out_proj_weight, out_p
     scores /= math.sqrt(d // h)
     if mask is not None:
         scores += _finite_mask(mask, length, x, validate)
-    p = softmax(scores, axis=-1)  # (B, H, L, L): each query's weights over the keys
+    p = softmax(scores, axis=-1, inplace=True)  # (B, H, L, L): weights over the keys
     heads = _merge_heads(p @ v)  # (B, L, D)
     y, out_cache = linear(heads, out_proj_weight, out_proj_bias, validate=False)  # (B, L, D)
     return y, (in_cache, out_cache, (q, k, v), p, h, "multi_head_attention")

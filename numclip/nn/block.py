@@ -41,8 +41,8 @@ def residual_block(x, params: Mapping, prefix: str, num_heads: int, activation: 
         activation: ``"gelu"`` or ``"quick_gelu"`` (:data:`~numclip.nn.activations.ACTIVATIONS`).
         mask: None or an additive ``(L, L)`` mask (the text encoder's causal one).
         validate: check the arguments (see :func:`~numclip.nn.affine.linear`).
-        keep_cache: False for inference: no cache, and the MLP's activation and the
-            residual sums overwrite arrays this block made (none the caller holds).
+        keep_cache: False for inference: no cache, and the MLP's activation overwrites
+            its input (which a training step's cache would hold).
 
     Returns:
         y ``(B, L, D)``, and the cache for :func:`residual_block_backward` (None without
@@ -60,17 +60,18 @@ def residual_block(x, params: Mapping, prefix: str, num_heads: int, activation: 
     a, attn = multi_head_attention(h1, w["attn.in_proj_weight"], w["attn.in_proj_bias"],
                                    w["attn.out_proj.weight"], w["attn.out_proj.bias"],
                                    num_heads, mask, validate=validate)  # (B, L, D)
-    x = x + a  # (B, L, D), the first residual
+    a += x  # (B, L, D), the first residual, written into the attention's own new array
+    x = a
     h2, ln2 = layer_norm(x, w["ln_2.weight"], w["ln_2.bias"], validate=False)  # (B, L, D)
     f, fc = linear(h2, w["mlp.c_fc.weight"], w["mlp.c_fc.bias"], validate=False)  # (B, L, 4D)
     # f is the product's own new array: inference may overwrite it (a training step's
     # backward needs it, as the activation's cache holds it)
     g, act_cache = act(f, validate=False, inplace=not keep_cache)  # (B, L, 4D)
     m, proj = linear(g, w["mlp.c_proj.weight"], w["mlp.c_proj.bias"], validate=False)
+    m += x  # the second residual, into the MLP's new output (no cache holds either)
     if not keep_cache:
-        m += x  # m is new too, and x the first residual's sum, made above
         return m, None
-    return x + m, (prefix, activation, ln1, attn, ln2, fc, act_cache, proj, "residual_block")
+    return m, (prefix, activation, ln1, attn, ln2, fc, act_cache, proj, "residual_block")
 
 
 def residual_block_backward(dy, cache):
