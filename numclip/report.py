@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from numclip.backend import as_int
+from numclip.backend import as_int, to_numpy
 from numclip.data import (
     CLASSES,
     COLORS,
@@ -34,7 +34,6 @@ from numclip.zeroshot import (
     linear_probe,
     recall_at_k,
     top_k_accuracy,
-    zero_shot_scores,
 )
 
 __all__ = ["evaluate", "zero_shot_metrics", "checkpoint_metrics", "final_metrics",
@@ -78,7 +77,7 @@ def _prompt_embeddings(model, vocab, prompts_per_class) -> np.ndarray:
     """``(C, K, D)`` NumPy: the embeddings of each class's K prompts, encoded in one batch."""
     prompts_per_class = list(prompts_per_class)
     texts = [t for prompts in prompts_per_class for t in prompts]
-    embeds = np.asarray(model.encode_texts(model.text_inputs(vocab, texts, warn=False)))
+    embeds = to_numpy(model.encode_texts(model.text_inputs(vocab, texts, warn=False)))
     return np.reshape(embeds, (len(prompts_per_class), -1, embeds.shape[-1]))
 
 
@@ -97,14 +96,7 @@ def evaluate(state, splits: dict, templates=None, top_k=(1, 5)) -> dict:
         top_k: the ks, ints from 1 to the number of classes (``(1, 5)``, a NumPy array);
             they come back as Python ints.
     """
-    check_state(state)
-    check_splits(splits)
-    from numclip.scenes import Scenes  # a small module; most runs never need it
-
-    if (state.config.data == "scenes") != isinstance(splits["train"], Scenes):
-        kind = type(splits["train"]).__name__
-        raise TypeError(f"splits hold {kind} objects but the state was trained with "
-                        f"data={state.config.data!r}; pass make_splits(state.config)")
+    _check_state_and_splits(state, splits)
     if state.config.data == "scenes":
         if templates is not None:
             raise ValueError("templates apply to the shapes data's class names; a scenes run "
@@ -113,16 +105,42 @@ def evaluate(state, splits: dict, templates=None, top_k=(1, 5)) -> dict:
         return {split: scene_zero_shot(state, splits[split], top_k)
                 for split in ("seen", "heldout")}
     top_k = _as_top_k(top_k)
+    class_embeds = _class_embeds(state, templates)
+    return _accuracies(_test_images(state.model, splits), splits, class_embeds, top_k)
+
+
+def _check_state_and_splits(state, splits) -> None:
+    """The state, the splits, and that they are of one kind of data (shapes or scenes)."""
+    check_state(state)
+    check_splits(splits)
+    from numclip.scenes import Scenes  # a small module; most runs never need it
+
+    if (state.config.data == "scenes") != isinstance(splits["train"], Scenes):
+        kind = type(splits["train"]).__name__
+        raise TypeError(f"splits hold {kind} objects but the state was trained with "
+                        f"data={state.config.data!r}; pass make_splits(state.config)")
+
+
+def _class_embeds(state, templates) -> np.ndarray:
+    """``(C, D)`` NumPy: every class's :func:`default_prompts` (``templates`` None) or its
+    name in each template, embedded and averaged."""
     if templates is None:
-        class_embeds = _default_class_embeddings(state.model, state.vocab)
-    else:
-        class_embeds = class_embeddings(state.model, state.vocab, class_names(),
-                                        _as_templates(templates))
-    result = {}
-    for split in ("seen", "heldout"):
-        scores = zero_shot_scores(state.model, splits[split].pixels(), class_embeds)
-        result[split] = {k: top_k_accuracy(scores, splits[split].labels, k) for k in top_k}
-    return result
+        return _default_class_embeddings(state.model, state.vocab)
+    return to_numpy(class_embeddings(state.model, state.vocab, class_names(),
+                                     _as_templates(templates)))
+
+
+def _test_images(model, splits) -> dict:
+    """``{split: (n, D) NumPy}``: each test split's images, encoded once for every
+    classifier that scores them."""
+    return {split: to_numpy(model.encode_images(splits[split].pixels()))
+            for split in ("seen", "heldout")}
+
+
+def _accuracies(images: dict, splits: dict, class_embeds, top_k) -> dict:
+    """``{split: {k: accuracy}}`` of the classifier ``class_embeds`` on encoded ``images``."""
+    return {split: {k: top_k_accuracy(embeds @ class_embeds.T, splits[split].labels, k)
+                    for k in top_k} for split, embeds in images.items()}
 
 
 # The classes of scene zero-shot: ((colour, colour), (shape, shape)), each pair increasing,
@@ -180,14 +198,19 @@ def zero_shot_metrics(state, splits: dict, templates=None) -> dict:
         state, splits, templates: as for :func:`evaluate`.
     """
     check_state(state)
-    scenes = state.config.data == "scenes"  # classified by colours and shapes, no templates
     if templates is not None:
         templates = _as_templates(templates)  # once: a generator cannot be read twice
+    return _zero_shot_summary(state, evaluate(state, splits, templates), templates)
+
+
+def _zero_shot_summary(state, zs: dict, templates) -> dict:
+    """:func:`zero_shot_metrics` from the accuracies ``zs`` that :func:`evaluate` gives."""
+    scenes = state.config.data == "scenes"  # classified by colours and shapes, no templates
+    if templates is not None:
         prompts = {"templates": templates}
     else:  # the default prompts, in data.TEMPLATES' notation
         prompts = {"templates": [TEMPLATES[t] for t in DEFAULT_PHRASINGS],
                    "counts": list(range(1, MAX_COUNT + 1))}
-    zs = evaluate(state, splits, templates)
     classes = len(SCENE_CLASSES) if scenes else len(CLASSES)
     return {
         **({} if scenes else prompts),
@@ -211,21 +234,19 @@ def counting_accuracy(state, dataset) -> float:
         state: a :class:`~numclip.train.TrainState`.
         dataset: a :class:`~numclip.data.Dataset` (e.g. ``splits["seen"]``).
     """
-    texts, images = _count_prompts_and_images(state, dataset)  # (C, 3, D), (n, D)
-    scores = np.einsum("nd,nkd->nk", images, texts[dataset.labels])  # (n, 3): its 3 prompts
-    return float(np.mean(np.argmax(scores, axis=1) + 1 == dataset.counts))
-
-
-def _count_prompts_and_images(state, dataset):
-    """The embeddings of "a photo of one/two/three <class>" per class, ``(C, 3, D)``, and
-    of the dataset's images, ``(n, D)``, as NumPy arrays (after checking both arguments)."""
     check_state(state)
     if not isinstance(dataset, Dataset):
         raise TypeError(f"dataset must be a numclip.data.Dataset, got {type(dataset).__name__}")
-    model = state.model
-    texts = _prompt_embeddings(model, state.vocab, (
+    return _counting_accuracy(state, dataset, to_numpy(state.model.encode_images(
+        dataset.pixels())))
+
+
+def _counting_accuracy(state, dataset, images) -> float:
+    """:func:`counting_accuracy` of the dataset's encoded ``images``, ``(n, D)`` NumPy."""
+    texts = _prompt_embeddings(state.model, state.vocab, (  # (C, 3, D): one, two, three
         [phrase(color, shape, k) for k in range(1, MAX_COUNT + 1)] for color, shape in CLASSES))
-    return texts, np.asarray(model.encode_images(dataset.pixels()))  # (C, 3, D), (n, D)
+    scores = np.einsum("nd,nkd->nk", images, texts[dataset.labels])  # (n, 3): its 3 prompts
+    return float(np.mean(np.argmax(scores, axis=1) + 1 == dataset.counts))
 
 
 def checkpoint_metrics(state) -> dict:
@@ -252,25 +273,31 @@ def final_metrics(state, splits: dict, templates=None) -> dict:
     check_state(state)
     if state.config.data == "scenes":
         return _scene_metrics(state, splits, templates)
-    zs = zero_shot_metrics(state, splits, templates)  # checks all three first
-    singular = evaluate(state, splits, PROMPT_TEMPLATES, top_k=(1,))
-    seen, train_set = splits["seen"], splits["train"]
+    if templates is not None:
+        templates = _as_templates(templates)  # once: a generator cannot be read twice
+    _check_state_and_splits(state, splits)
     model, vocab = state.model, state.vocab
-    test_images = model.encode_images(seen.pixels())
+    images = _test_images(model, splits)  # each split encoded once, for every number below
+    zs = _zero_shot_summary(state, _accuracies(images, splits, _class_embeds(state, templates),
+                                               (1, 5)), templates)
+    singular = _accuracies(images, splits, _class_embeds(state, PROMPT_TEMPLATES), (1,))
+    seen, train_set = splits["seen"], splits["train"]
+    test_images = images["seen"]
     same_caption = seen.labels * 4 + seen.counts  # one id per (colour, shape, count)
-    test_texts = model.encode_texts(model.text_inputs(vocab, seen.captions))
+    test_texts = to_numpy(model.encode_texts(model.text_inputs(vocab, seen.captions)))
     recall = recall_at_k(test_images, test_texts, k=1, labels=same_caption)
     saved = checkpoint_metrics(state)
     return {
         "epochs": saved.pop("epochs"),
         **{k: zs[k] for k in ("classes", "zero_shot_seen", "zero_shot_seen_top5",
                               "zero_shot_heldout", "zero_shot_heldout_top5")},
-        "linear_probe": linear_probe(model.encode_images(train_set.pixels()), train_set.labels,
-                                     test_images, seen.labels, num_classes=len(CLASSES)),
+        "linear_probe": linear_probe(to_numpy(model.encode_images(train_set.pixels())),
+                                     train_set.labels, test_images, seen.labels,
+                                     num_classes=len(CLASSES)),
         "chance": zs["chance"],
         "recall@1_image_to_text": recall["image_to_text"],  # a caption with its attributes
         "recall@1_text_to_image": recall["text_to_image"],
-        "zero_shot_counting": counting_accuracy(state, seen),  # chance 1/3
+        "zero_shot_counting": _counting_accuracy(state, seen, test_images),  # chance 1/3
         # PROMPT_TEMPLATES alone, in the singular: what a model that counts is not asked
         **{f"zero_shot_{split}_singular": acc[1] for split, acc in singular.items()},
         **saved,

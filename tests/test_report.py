@@ -266,6 +266,26 @@ def test_final_metrics_report_the_singular_prompt_templates_beside_the_default(r
         "zero_shot_seen"]
 
 
+def test_final_metrics_encode_each_split_once_and_agree_with_the_public_functions(run,
+                                                                                 monkeypatch):
+    """The seen images serve four numbers (two classifiers, retrieval, counting) and the
+    held-out ones two: each split is encoded once, and each number is what its own public
+    function gives."""
+    want = {"counting": report.counting_accuracy(run.state, run.splits["seen"]),
+            **report.zero_shot_metrics(run.state, run.splits)}
+    model, encoded = run.state.model, []
+    encode = model.encode_images
+    monkeypatch.setattr(model, "encode_images", lambda pixels: encoded.append(len(pixels))
+                        or encode(pixels), raising=False)
+    final = report.final_metrics(run.state, run.splits)
+    assert sorted(encoded) == sorted(len(run.splits[s].labels)
+                                     for s in ("train", "seen", "heldout"))
+    assert final["zero_shot_counting"] == want["counting"]
+    for key in ("zero_shot_seen", "zero_shot_seen_top5", "zero_shot_heldout",
+                "zero_shot_heldout_top5"):
+        assert final[key] == want[key]
+
+
 def test_scene_zero_shot_equals_a_slow_loop_over_the_classes(scenes_run):
     """Every image against the 280 classes one by one, each class the renormalised mean of
     its four binding prompts; a tie counts against the truth, as top_k_accuracy's does."""
