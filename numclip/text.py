@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from numclip.backend import as_bool
+
 __all__ = ["UNK", "tokenize", "Vocabulary", "as_texts"]
 
 UNK = "<unk>"
@@ -205,6 +207,7 @@ def as_texts(texts, name: str, *, ordered: bool = True) -> list[str]:
     if not isinstance(name, str):
         raise TypeError(f"name (of the argument, for messages) must be a str, "
                         f"got {type(name).__name__}")
+    ordered = as_bool(ordered, "ordered")  # ordered="no" is truthy: it would mean yes
     if isinstance(texts, str | bytes):
         raise TypeError(f"{name} must be a list of str, got a single {type(texts).__name__}; "
                         f"wrap it: [{name}]")

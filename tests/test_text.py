@@ -134,6 +134,11 @@ BAD_INPUT = [
      ["texts must be an ordered sequence of str", "set"]),
     ("as_texts", lambda: as_texts({"a": 1}, "texts"), TypeError,
      ["texts must be an ordered sequence of str", "dict"]),
+    # ordered="no" is truthy: it would have kept the order check on without a word
+    ("as_texts", lambda: as_texts(["a"], "texts", ordered="no"), TypeError,
+     ["ordered must be True or False", "str"]),
+    ("as_texts", lambda: as_texts(["a"], "texts", ordered=None), TypeError,
+     ["ordered must be True or False", "NoneType"]),
     ("Vocabulary.features", lambda: VOCAB.features({"red", "circle"}), TypeError,
      ["texts must be an ordered sequence of str", "set"]),
     ("Vocabulary", lambda: Vocabulary(("red", UNK)), ValueError, ["words[0] must be '<unk>'"]),
