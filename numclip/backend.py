@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import array_api_compat
 import numpy as np
@@ -76,8 +76,11 @@ def array_namespace_of(named: dict):
     that some arrays were.  Python scalars (``int``, ``float``) are ignored.
 
     Raises:
-        TypeError: a value that is not an array, or arrays of different libraries.
+        TypeError: ``named`` not a dict, a value that is not an array, or arrays of
+            different libraries.
     """
+    if not isinstance(named, Mapping):  # a list of arrays has no names to put in messages
+        raise TypeError(f"named must be a dict {{name: array}}, got {type(named).__name__}")
     arrays = {k: a for k, a in named.items() if type(a) not in (bool, int, float)}
     for name, a in arrays.items():
         if not array_api_compat.is_array_api_obj(a):
