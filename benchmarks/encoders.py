@@ -202,8 +202,11 @@ def vit_floor_fn(vision, params: dict, batch: int):
 
     conv1 as one product, per block the four products of the weights (queries, keys and
     values; the attention's output; the MLP's two) and the attention's two batched ones,
-    then the projection, on random inputs of the shapes they take: the least time a
-    NumPy forward pass can take on this BLAS, which torch's own BLAS need not match.
+    then the projection, on random inputs of the shapes they take. The last block is read
+    at the class token only (``residual_block``'s ``rows``), so its products are those
+    numclip computes there: every token's keys and values, the rest for one token per
+    image. The least time a NumPy forward pass can take on this BLAS, which torch's own
+    BLAS need not match.
     """
     rng = np.random.default_rng(2)
     p, d, n = vision.prefix, vision.width, vision.num_tokens
@@ -216,15 +219,24 @@ def vit_floor_fn(vision, params: dict, batch: int):
     scores = rng.standard_normal((batch, h, n, n), dtype=np.float32)  # (B, H, N, N)
     blocks = [f"{p}transformer.resblocks.{i}." for i in range(vision.layers)]
 
+    def block(b, m):  # one block whose queries and outputs are m tokens per image
+        w_in = params[b + "attn.in_proj_weight"]
+        if m == n:
+            tokens @ w_in.T  # (B N, 3D): queries, keys and values
+        else:
+            tokens @ w_in[d:].T  # (B N, 2D): every token's keys and values
+            tokens[:batch * m] @ w_in[:d].T  # (B m, D): the queries
+        q[:, :, :m] @ q.transpose(0, 1, 3, 2)  # (B, H, m, N): the scores
+        scores[:, :, :m] @ q  # (B, H, m, hd): the weighted values
+        tokens[:batch * m] @ params[b + "attn.out_proj.weight"].T  # (B m, D)
+        tokens[:batch * m] @ params[b + "mlp.c_fc.weight"].T  # (B m, 4D)
+        hidden[:batch * m] @ params[b + "mlp.c_proj.weight"].T  # (B m, D)
+
     def run():
         patches @ conv.T  # (B (N-1), D)
-        for b in blocks:
-            tokens @ params[b + "attn.in_proj_weight"].T  # (B N, 3D)
-            q @ q.transpose(0, 1, 3, 2)  # (B, H, N, N): the scores
-            scores @ q  # (B, H, N, hd): the weighted values
-            tokens @ params[b + "attn.out_proj.weight"].T  # (B N, D)
-            tokens @ params[b + "mlp.c_fc.weight"].T  # (B N, 4D)
-            hidden @ params[b + "mlp.c_proj.weight"].T  # (B N, D)
+        for b in blocks[:-1]:
+            block(b, n)
+        block(blocks[-1], 1)
         tokens[:batch] @ params[f"{p}proj"]  # (B, output_dim)
     return run
 

@@ -13,7 +13,15 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import U, assert_on_backend, assert_table_covers, bad, check_bad_row, put
+from conftest import (
+    U,
+    assert_on_backend,
+    assert_table_covers,
+    assert_within,
+    bad,
+    check_bad_row,
+    put,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -45,6 +53,7 @@ from numclip.nn import (
     quick_gelu_backward,
     residual_block,
     residual_block_backward,
+    take_rows,
     token_embed,
     token_embed_backward,
     transformer,
@@ -56,6 +65,7 @@ from numclip.nn.validate import (
     as_activation,
     as_cache,
     as_heads,
+    as_rows,
     as_token_ids,
     as_upstream,
     as_weight,
@@ -841,6 +851,24 @@ BAD = [
         words="keep_cache must be True or False, got str"),
     bad(transformer, X, BLOCK, "", 1, 3, keep_cache=None, error=TypeError,
         words="keep_cache must be True or False, got NoneType"),
+    bad(residual_block, X, BLOCK, "b.", 3, rows=np.array([0, 1]), error=ValueError,
+        words=("rows is for inference", "keep_cache=False")),
+    bad(residual_block, X, BLOCK, "b.", 3, keep_cache=False, rows=np.array([0, 5]),
+        error=ValueError, words="rows must hold positions in [0, 5) (the tokens)"),
+    bad(transformer, X, BLOCK, "", 1, 3, rows=np.array([0, 1]), error=ValueError,
+        words="rows is for inference"),
+    bad(multi_head_attention, *A_ARGS, 3, rows=np.array([[0, 1]]), error=ValueError,
+        words="rows must have shape (B,) = (2,)"),
+    bad(take_rows, X, np.array([0.0, 1.0]), error=TypeError,
+        words="rows must hold integer positions, got dtype float64"),
+    bad(take_rows, X, [0, 1], error=TypeError, words="rows must be None or a (B,) integer"),
+    bad(take_rows, X[0], np.array([0, 1]), error=ValueError, words="x must have 3 axes"),
+    bad(take_rows, X, np.array([-1, 0]), error=ValueError,
+        words=("rows must hold positions in [0, 5)", "from -1 to 0")),
+    bad(as_rows, np.array([0, 1, 2]), X, error=ValueError,
+        words="rows must have shape (B,) = (2,), one position per sequence, got (3,)"),
+    bad(as_rows, np.array([True, False]), X, error=TypeError,
+        words="rows must hold integer positions"),
     bad(transformer_backward, np.ones((2, 5, 6)), (), error=TypeError,
         words="cache must be the tuple of block caches"),
     bad(transformer_backward, np.ones((2, 5, 6)), [B_CACHE], error=TypeError,
@@ -1025,6 +1053,34 @@ def test_a_block_without_its_cache_gives_the_same_numbers_and_leaves_x_alone(act
         assert cache is None and got.dtype == x.dtype
         np.testing.assert_array_equal(got, want)
         np.testing.assert_array_equal(x, before)
+
+
+@pytest.mark.parametrize("activation", ["gelu", "quick_gelu"])
+@pytest.mark.parametrize("causal", [False, True])
+def test_a_block_read_at_one_token_per_sequence_gives_that_tokens_output(activation, causal):
+    """rows (inference at an encoder's last block): each sequence's one token queries every
+    token's keys and values, and its output is the full block's at that token. Only the
+    products' row counts differ (B rows where the full block has B L), which BLAS may sum in
+    another order: float64 within 1e-12 of the size (a thousand times its rounding), float32
+    within 1e-5 (about 170 u); a wrong row, head or mask row is off by O(1)."""
+    rows = np.array([4, 1])
+    for x, params, bound in ((X, BLOCK, 1e-12),
+                             (X32, {k: v.astype(np.float32) for k, v in BLOCK.items()}, 1e-5)):
+        mask = causal_mask(5, x) if causal else None
+        full = residual_block(x, params, "b.", 3, activation, mask, keep_cache=False)[0]
+        got, cache = residual_block(x, params, "b.", 3, activation, mask, keep_cache=False,
+                                    rows=rows)
+        want = full[np.arange(2), rows][:, None, :]  # (B, 1, D)
+        assert cache is None and got.shape == (2, 1, 6) and got.dtype == x.dtype
+        assert_within(got, want, bound * np.max(np.abs(want)))
+        np.testing.assert_array_equal(take_rows(x, rows), x[np.arange(2), rows][:, None, :])
+        # in a stack, rows reach the last block only: the first gives it every token
+        two = {f"t.resblocks.{i}.{k[2:]}": v for i in (0, 1) for k, v in params.items()}
+        stack = transformer(x, two, "t.", 2, 3, activation, mask, keep_cache=False, rows=rows)
+        whole = transformer(x, two, "t.", 2, 3, activation, mask, keep_cache=False)[0]
+        assert stack[1] is None and stack[0].shape == (2, 1, 6)
+        assert_within(stack[0], whole[np.arange(2), rows][:, None, :],
+                      bound * np.max(np.abs(whole)))
 
 
 def test_the_float32_gelu_of_huge_inputs_is_x_or_zero_without_a_warning():

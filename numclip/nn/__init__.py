@@ -35,6 +35,7 @@ from numclip.nn.embeddings import (
     patch_embed_backward,
     prepend_class_token,
     prepend_class_token_backward,
+    take_rows,
     token_embed,
     token_embed_backward,
 )
@@ -49,5 +50,5 @@ __all__ = [
     "patch_embed", "patch_embed_backward", "prepend_class_token", "prepend_class_token_backward",
     "add_positions", "add_positions_backward", "token_embed", "token_embed_backward",
     "class_token_pool", "class_token_pool_backward", "eot_pool", "eot_pool_backward",
-    "VisionTransformer", "TextTransformer",
+    "take_rows", "VisionTransformer", "TextTransformer",
 ]

@@ -16,7 +16,8 @@ import array_api_compat
 
 from numclip.backend import array_namespace, array_namespace_of, as_int
 from numclip.nn.affine import linear, linear_backward
-from numclip.nn.validate import as_activation, as_cache, as_heads, as_weight
+from numclip.nn.embeddings import take_rows
+from numclip.nn.validate import as_activation, as_cache, as_heads, as_rows, as_weight
 from numclip.softmax import softmax, softmax_backward
 
 __all__ = ["multi_head_attention", "multi_head_attention_backward", "causal_mask"]
@@ -44,7 +45,7 @@ def causal_mask(length: int, like):
 
 
 def multi_head_attention(x, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias,
-                         num_heads: int, mask=None, *, validate: bool = True):
+                         num_heads: int, mask=None, *, validate: bool = True, rows=None):
     r"""Self-attention of every token to every (unmasked) token, ``H`` heads at once.
 
     .. math:: [Q\,K\,V] = x W_{in}^\top + b_{in}, \qquad
@@ -60,10 +61,15 @@ def multi_head_attention(x, in_proj_weight, in_proj_bias, out_proj_weight, out_p
         mask: None, or an additive ``(L, L)`` float mask (0 or ``-inf``, such as
             :func:`causal_mask`) added to every head's scores.
         validate: check the arguments (see :func:`~numclip.nn.affine.linear`).
+        rows: None, or for inference ``(B,)`` integer positions: only token ``rows[b]`` of
+            each sequence queries (its keys and values still come from every token), and y
+            is ``(B, 1, D)``, that token's output (an encoder's last block, read only at
+            the token it pools: :func:`~numclip.nn.embeddings.take_rows`).
 
     Returns:
         y ``(B, L, D)``, and the cache for :func:`multi_head_attention_backward`
-            (its ``[3]`` are the attention weights ``(B, H, L, L)``, for pictures).
+            (its ``[3]`` are the attention weights ``(B, H, L, L)``, for pictures; None
+            with ``rows``, which has no backward).
     """
     if validate:
         x = as_activation(x, "x", 3)
@@ -76,6 +82,9 @@ def multi_head_attention(x, in_proj_weight, in_proj_bias, out_proj_weight, out_p
     _, length, d = x.shape
     h = int(num_heads)
     xp = array_namespace(x)
+    if rows is not None:
+        return _attention_of_rows(x, in_proj_weight, in_proj_bias, out_proj_weight,
+                                  out_proj_bias, h, mask, validate, rows)
     qkv, in_cache = linear(x, in_proj_weight, in_proj_bias, validate=False)  # (B, L, 3D)
     q, k, v = (_split_heads(qkv[..., i * d:(i + 1) * d], h) for i in range(3))  # (B, H, L, hd)
     scores = q @ xp.permute_dims(k, (0, 1, 3, 2))  # (B, H, L, L); scaled in place
@@ -86,6 +95,27 @@ def multi_head_attention(x, in_proj_weight, in_proj_bias, out_proj_weight, out_p
     heads = _merge_heads(p @ v)  # (B, L, D)
     y, out_cache = linear(heads, out_proj_weight, out_proj_bias, validate=False)  # (B, L, D)
     return y, (in_cache, out_cache, (q, k, v), p, h, "multi_head_attention")
+
+
+def _attention_of_rows(x, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias, h,
+                       mask, validate, rows):
+    """:func:`multi_head_attention` with only token ``rows[b]`` of each sequence querying:
+    keys and values for every token, queries and outputs for one (a (B, 1, D) y)."""
+    if validate:
+        rows = as_rows(rows, x)
+    _, length, d = x.shape
+    xp = array_namespace(x)
+    kv, _ = linear(x, in_proj_weight[d:], in_proj_bias[d:], validate=False)  # (B, L, 2D)
+    q, _ = linear(take_rows(x, rows, validate=False), in_proj_weight[:d], in_proj_bias[:d],
+                  validate=False)  # (B, 1, D)
+    q, k, v = _split_heads(q, h), _split_heads(kv[..., :d], h), _split_heads(kv[..., d:], h)
+    scores = q @ xp.permute_dims(k, (0, 1, 3, 2))  # (B, H, 1, L)
+    scores /= math.sqrt(d // h)
+    if mask is not None:  # each query's own row of the mask
+        scores += xp.take(_finite_mask(mask, length, x, validate), rows, axis=0)[:, None, None, :]
+    p = softmax(scores, axis=-1, inplace=True)  # (B, H, 1, L)
+    y, _ = linear(_merge_heads(p @ v), out_proj_weight, out_proj_bias, validate=False)
+    return y, None  # (B, 1, D)
 
 
 def multi_head_attention_backward(dy, cache):

@@ -17,8 +17,9 @@ from numclip.backend import as_bool, as_int
 from numclip.nn.activations import activation as activation_pair
 from numclip.nn.affine import linear, linear_backward
 from numclip.nn.attention import multi_head_attention, multi_head_attention_backward
+from numclip.nn.embeddings import take_rows
 from numclip.nn.normalization import layer_norm, layer_norm_backward
-from numclip.nn.validate import as_activation, as_cache, as_heads, as_weight
+from numclip.nn.validate import as_activation, as_cache, as_heads, as_rows, as_weight
 
 __all__ = ["residual_block", "residual_block_backward", "transformer", "transformer_backward",
            "block_shapes", "BLOCK_KEYS"]
@@ -30,7 +31,7 @@ BLOCK_KEYS = ("ln_1.weight", "ln_1.bias", "attn.in_proj_weight", "attn.in_proj_b
 
 
 def residual_block(x, params: Mapping, prefix: str, num_heads: int, activation: str = "gelu",
-                   mask=None, *, validate: bool = True, keep_cache: bool = True):
+                   mask=None, *, validate: bool = True, keep_cache: bool = True, rows=None):
     """One pre-LN block: attention, then the MLP, each added to its input.
 
     Args:
@@ -43,23 +44,35 @@ def residual_block(x, params: Mapping, prefix: str, num_heads: int, activation: 
         validate: check the arguments (see :func:`~numclip.nn.affine.linear`).
         keep_cache: False for inference: no cache, and the MLP's activation overwrites
             its input (which a training step's cache would hold).
+        rows: None, or with ``keep_cache=False`` ``(B,)`` integer positions: y is then
+            ``(B, 1, D)``, token ``rows[b]``'s output alone. An encoder reads its last
+            block at one token per sequence (the class token, the end-of-text token), so
+            that block needs every token's keys and values but only that token's query,
+            residuals and MLP: a twelfth of ViT-B/32's inference.
 
     Returns:
-        y ``(B, L, D)``, and the cache for :func:`residual_block_backward` (None without
-            ``keep_cache``).
+        y ``(B, L, D)`` (``(B, 1, D)`` with ``rows``), and the cache for
+            :func:`residual_block_backward` (None without ``keep_cache``).
     """
     keep_cache = as_bool(keep_cache, "keep_cache")
+    if rows is not None and keep_cache:
+        raise ValueError("rows is for inference, which has no backward: pass "
+                         "keep_cache=False with it")
     if validate:
         x = as_activation(x, "x", 3)
         w = _block_params(params, prefix, x)
         as_heads(num_heads, x.shape[-1])
+        if rows is not None:
+            rows = as_rows(rows, x)
     else:
         w = {k: params[prefix + k] for k in BLOCK_KEYS}
     act, _ = activation_pair(activation)
     h1, ln1 = layer_norm(x, w["ln_1.weight"], w["ln_1.bias"], validate=False)  # (B, L, D)
     a, attn = multi_head_attention(h1, w["attn.in_proj_weight"], w["attn.in_proj_bias"],
                                    w["attn.out_proj.weight"], w["attn.out_proj.bias"],
-                                   num_heads, mask, validate=validate)  # (B, L, D)
+                                   num_heads, mask, validate=validate, rows=rows)  # (B, L, D)
+    if rows is not None:  # inference read at one token per sequence: only its residual
+        x = take_rows(x, rows, validate=False)  # (B, 1, D)
     a += x  # (B, L, D), the first residual, written into the attention's own new array
     x = a
     h2, ln2 = layer_norm(x, w["ln_2.weight"], w["ln_2.bias"], validate=False)  # (B, L, D)
@@ -98,7 +111,7 @@ def residual_block_backward(dy, cache):
 
 def transformer(x, params: Mapping, prefix: str, layers: int, num_heads: int,
                 activation: str = "gelu", mask=None, *, validate: bool = True,
-                keep_cache: bool = True):
+                keep_cache: bool = True, rows=None):
     """``layers`` residual blocks in turn, under ``prefix + "resblocks.{i}."``.
 
     Args:
@@ -106,17 +119,20 @@ def transformer(x, params: Mapping, prefix: str, layers: int, num_heads: int,
         layers: the number of blocks, a positive int; the rest as :func:`residual_block`.
         keep_cache: False for inference: each block's cache is dropped as soon as the
             next block starts, so memory holds one block's intermediates, not all of them.
+        rows: None, or with ``keep_cache=False`` the last block's ``rows``
+            (:func:`residual_block`): the one token per sequence that is read from it.
 
     Returns:
-        y ``(B, L, D)``, and the caches of every block (for :func:`transformer_backward`),
-            or None when ``keep_cache`` is False.
+        y ``(B, L, D)`` (``(B, 1, D)`` with ``rows``), and the caches of every block (for
+            :func:`transformer_backward`), or None when ``keep_cache`` is False.
     """
     layers = as_int(layers, "layers", 1)
     keep_cache = as_bool(keep_cache, "keep_cache")
     caches = []
     for i in range(layers):
         x, cache = residual_block(x, params, f"{prefix}resblocks.{i}.", num_heads,
-                                  activation, mask, validate=validate, keep_cache=keep_cache)
+                                  activation, mask, validate=validate, keep_cache=keep_cache,
+                                  rows=rows if i == layers - 1 else None)
         if keep_cache:
             caches.append(cache)
     return x, tuple(caches) if keep_cache else None

@@ -7,7 +7,8 @@
 - :func:`token_embed`: a row of the embedding table per token id.
 - :func:`class_token_pool` and :func:`eot_pool`: the vision encoder keeps token 0, the
   text encoder the end-of-text token, found as ``argmax`` of the ids (49407, the
-  end-of-text id, is the largest in CLIP's vocabulary).
+  end-of-text id, is the largest in CLIP's vocabulary); :func:`take_rows` picks the same
+  tokens for inference, where no gradient flows back.
 
 Derivations: ``docs/derivations.md#embeddings-and-pooling``.
 """
@@ -17,12 +18,19 @@ from __future__ import annotations
 import numpy as np
 
 from numclip.backend import array_namespace, array_namespace_of
-from numclip.nn.validate import as_activation, as_cache, as_token_ids, as_upstream, as_weight
+from numclip.nn.validate import (
+    as_activation,
+    as_cache,
+    as_rows,
+    as_token_ids,
+    as_upstream,
+    as_weight,
+)
 
 __all__ = ["patch_embed", "patch_embed_backward", "prepend_class_token",
            "prepend_class_token_backward", "add_positions", "add_positions_backward",
            "token_embed", "token_embed_backward", "class_token_pool", "class_token_pool_backward",
-           "eot_pool", "eot_pool_backward"]
+           "eot_pool", "eot_pool_backward", "take_rows"]
 
 
 def patch_embed(images, weight, *, validate: bool = True):
@@ -205,6 +213,28 @@ def eot_pool(x, ids):
     where = xp.argmax(ids, axis=-1)  # (B,), the first position of the largest id
     one_hot = xp.astype(xp.arange(x.shape[1])[None, :] == where[:, None], x.dtype)  # (B, L)
     return xp.sum(x * one_hot[:, :, None], axis=1), (x, one_hot, "eot_pool")
+
+
+def take_rows(x, rows, *, validate: bool = True):
+    """``(B, 1, D)``: token ``rows[b]`` of each sequence ``b`` of ``x``, for inference.
+
+    What an encoder's last block computes when only the pooled token is read from it
+    (:func:`~numclip.nn.block.residual_block`'s ``rows``): the class token, ``rows = 0``,
+    or the end-of-text token, ``argmax(ids)``. Training pools with :func:`class_token_pool`
+    and :func:`eot_pool`, whose caches carry the gradient back.
+
+    Args:
+        x: ``(B, L, D)`` tokens; rows: ``(B,)`` integer positions in ``[0, L)``.
+        validate: check the arguments (see :func:`~numclip.nn.affine.linear`).
+    """
+    if validate:
+        x = as_activation(x, "x", 3)
+        rows = as_rows(rows, x)
+    xp = array_namespace(x)
+    b, length, d = x.shape
+    flat = xp.reshape(x, (b * length, d))  # one take along axis 0: the array API's only one
+    where = rows + length * xp.arange(b, dtype=rows.dtype)
+    return xp.reshape(xp.take(flat, where, axis=0), (b, 1, d))
 
 
 def eot_pool_backward(dy, cache):

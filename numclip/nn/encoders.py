@@ -199,7 +199,10 @@ class VisionTransformer:
         caller that checked them when it loaded them (:class:`numclip.pretrained.OpenCLIP`);
         features that come out NaN or infinite are refused either way.
         ``keep_cache=False``, for inference, keeps no intermediates for a backward pass
-        (at ViT-B/32's batch of 8, 300 MiB fewer) and returns None for the cache.
+        (at ViT-B/32's batch of 8, 300 MiB fewer) and returns None for the cache; its last
+        block computes the class token's output alone, the only one read from it
+        (:func:`~numclip.nn.block.residual_block`'s ``rows``), so the features equal the
+        training forward's to rounding, not bit for bit.
 
         Returns:
             features, and the cache for :meth:`backward` (None without ``keep_cache``).
@@ -220,12 +223,15 @@ class VisionTransformer:
                                validate=False)  # (B, N+1, D)
         x, ln_pre = layer_norm(x, params[f"{p}ln_pre.weight"], params[f"{p}ln_pre.bias"],
                                validate=False)
+        # inference reads the last block at the class token only, and computes no more
+        xp = array_namespace(x)
+        rows = None if keep_cache else xp.zeros(x.shape[0], dtype=xp.int64)
         x, blocks = transformer(x, params, f"{p}transformer.", self.layers, self.heads,
-                                self.activation, validate=False,
-                                keep_cache=keep_cache)  # (B, N+1, D)
+                                self.activation, validate=False, keep_cache=keep_cache,
+                                rows=rows)  # (B, N+1, D), or (B, 1, D) with rows
         x, ln_post = layer_norm(x, params[f"{p}ln_post.weight"], params[f"{p}ln_post.bias"],
                                 validate=False)
-        pooled, pool = class_token_pool(x)  # (B, D)
+        pooled, pool = class_token_pool(x)  # (B, D): token 0, the class token either way
         features = _finite_output(pooled @ params[f"{p}proj"], "image")  # (B, output_dim)
         if not keep_cache:
             return features, None
@@ -325,12 +331,14 @@ class TextTransformer:
         x, tok = token_embed(ids, table, validate=False)  # (B, L, D)
         x, pos = add_positions(x, params[f"{p}positional_embedding"], validate=False)
         mask = causal_mask(ids.shape[1], x)  # (L, L): token i sees tokens <= i
+        # inference reads the last block at the end-of-text token only (eot_pool's argmax)
+        rows = None if keep_cache else array_namespace(ids).argmax(ids, axis=-1)
         x, blocks = transformer(x, params, f"{p}transformer.", self.layers, self.heads,
-                                self.activation, mask, validate=False,
-                                keep_cache=keep_cache)  # (B, L, D)
+                                self.activation, mask, validate=False, keep_cache=keep_cache,
+                                rows=rows)  # (B, L, D), or (B, 1, D) with rows
         x, ln_final = layer_norm(x, params[f"{p}ln_final.weight"], params[f"{p}ln_final.bias"],
                                  validate=False)
-        pooled, pool = eot_pool(x, ids)  # (B, D)
+        pooled, pool = eot_pool(x, ids) if keep_cache else (x[:, 0, :], None)  # (B, D)
         features = _finite_output(pooled @ params[f"{p}text_projection"], "text")
         if not keep_cache:
             return features, None

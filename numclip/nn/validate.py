@@ -15,7 +15,8 @@ import numpy as np
 
 from numclip.backend import array_namespace, array_namespace_of, as_float_array, as_int
 
-__all__ = ["as_activation", "as_weight", "as_upstream", "as_token_ids", "as_cache", "as_heads"]
+__all__ = ["as_activation", "as_weight", "as_upstream", "as_token_ids", "as_rows", "as_cache",
+           "as_heads"]
 
 
 def as_activation(x, name: str, ndim: int | None = None, width: int | None = None):
@@ -95,6 +96,24 @@ def as_token_ids(ids, name: str, vocab_size: int, context_length: int | None = N
         raise ValueError(f"{name} must hold ids in [0, {vocab_size}) (the vocabulary), got "
                          f"values from {int(xp.min(ids))} to {int(xp.max(ids))}")
     return ids
+
+
+def as_rows(rows, x, name: str = "rows"):
+    """``rows`` as a ``(B,)`` integer array of positions in ``[0, L)`` for ``(B, L, D)``
+    tokens ``x``, in x's library: the one token of each sequence that an encoder pools."""
+    if not array_api_compat.is_array_api_obj(rows):
+        raise TypeError(f"{name} must be None or a (B,) integer array of positions, "
+                        f"got {type(rows).__name__}")
+    xp = array_namespace_of({name: rows, "x": x})
+    if not xp.isdtype(rows.dtype, "integral"):
+        raise TypeError(f"{name} must hold integer positions, got dtype {rows.dtype}")
+    if tuple(rows.shape) != (x.shape[0],):
+        raise ValueError(f"{name} must have shape (B,) = ({x.shape[0]},), one position per "
+                         f"sequence, got {tuple(rows.shape)}")
+    if bool(xp.any(rows < 0)) or bool(xp.any(rows >= x.shape[1])):
+        raise ValueError(f"{name} must hold positions in [0, {x.shape[1]}) (the tokens), got "
+                         f"values from {int(xp.min(rows))} to {int(xp.max(rows))}")
+    return rows
 
 
 def as_cache(cache, name: str, length: int, layer: str) -> tuple:
