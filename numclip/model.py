@@ -180,26 +180,27 @@ class TinyCLIP:
         vocab.features(texts, warn=warn)  # the same checks and warnings as the linear one's
         return xp.asarray(_token_ids(vocab, texts, self.vocab_size))
 
-    def embed(self, pixels, texts, *, paired: bool = True):
+    def embed(self, pixels, token_features, *, paired: bool = True):
         """The encoders' forward pass: unnormalized ``(B, D)`` image and text embeddings.
 
         Args:
             pixels: ``(B, P)`` flattened images, in the model's library and dtype (lists
                 of numbers are taken in its dtype).
-            texts: ``(B, V)`` features or ``(B, L)`` ids, as :meth:`text_inputs` makes them.
-            paired: False lets ``texts`` have another number of rows than ``pixels``
-                (NegCLIP's captions followed by their hard negatives).
+            token_features: ``(B, V)`` features or ``(B, L)`` ids, as :meth:`text_inputs`
+                makes them (the name :meth:`encode_texts` and :func:`as_batch` use).
+            paired: False lets ``token_features`` have another number of rows than
+                ``pixels`` (NegCLIP's captions followed by their hard negatives).
 
         Returns:
             image_embeds, text_embeds, and the cache for :meth:`embed_backward`.
         """
         paired = as_bool(paired, "paired")
         if self.encoder == "linear":
-            pixels, texts = as_batch(self.params, pixels, texts, paired=paired)
+            pixels, texts = as_batch(self.params, pixels, token_features, paired=paired)
             image_embeds = pixels @ self.params["image_proj"]  # (B, D)
             text_embeds = texts @ self.params["text_proj"]  # (B, D)
             return image_embeds, text_embeds, (pixels, texts)
-        images, ids = _as_transformer_batch(self.params, pixels, texts, paired)
+        images, ids = _as_transformer_batch(self.params, pixels, token_features, paired)
         vision, text = _towers_of(self.params)
         image_embeds, vision_cache = vision.forward(self.params, images)  # (B, D)
         text_embeds, text_cache = text.forward(self.params, ids)  # (B, D)

@@ -1,4 +1,6 @@
 
+import inspect
+
 import numpy as np
 import pytest
 import scipy.special
@@ -431,3 +433,10 @@ def test_a_model_rebuilt_from_its_params_and_scalar_params_is_accepted():
     model = TinyCLIP(trained)
     assert model.embed_dim == 3 and model.to(np).params.keys() == MODEL.params.keys()
     assert TinyCLIP(dict(SIGLIP.params), "siglip").loss == "siglip"
+
+
+def test_the_caption_argument_has_the_name_its_errors_give_it():
+    """Every method that takes the captions' features calls them token_features, the name
+    as_batch's and _as_ids' messages use (embed once called them texts)."""
+    for method in (TinyCLIP.embed, TinyCLIP.encode_texts, TinyCLIP.loss_and_grads):
+        assert "token_features" in inspect.signature(method).parameters, method.__name__
