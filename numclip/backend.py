@@ -307,7 +307,8 @@ def as_int(value, name: str, low: int | None = None, high: int | None = None) ->
     """Validate a count or an index: an int in ``[low, high]`` (either end may be open).
 
     NumPy integers count as ints and come back as Python ints (they go into JSON
-    configs); bools and floats do not, even ``8.0``.
+    configs); bools and floats do not, even ``8.0``. The bounds may be NumPy ints too
+    (a bound read from an array, ``a.max()``, often is one).
 
     Raises:
         TypeError: not an int (``2.5``, ``"8"``, ``True``).
@@ -315,9 +316,11 @@ def as_int(value, name: str, low: int | None = None, high: int | None = None) ->
     """
     _check_name(name)
     for bound, what in ((low, "low"), (high, "high")):
-        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int)):
+        if bound is not None and (isinstance(bound, bool | np.bool_)
+                                  or not isinstance(bound, numbers.Integral)):
             raise TypeError(f"{what} (a bound for {name}) must be an int or None, "
                             f"got {type(bound).__name__}")
+    low, high = (None if b is None else int(b) for b in (low, high))  # NumPy ints too
     if low is not None and high is not None and low > high:
         raise ValueError(f"the bounds for {name} are empty: low = {low} > high = {high}")
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):

@@ -114,6 +114,9 @@ BAD = [
     bad(as_int, 3, "k", "1", error=TypeError, words="low (a bound for k) must be an int"),
     bad(as_int, 3, "k", 0, 2.5, error=TypeError, words="high (a bound for k) must be an int"),
     bad(as_int, 3, "k", 5, 1, error=ValueError, words="the bounds for k are empty: low = 5"),
+    bad(as_int, 3, "k", np.int64(4), error=ValueError, words="k must be at least 4, got 3"),
+    bad(as_int, 3, "k", 0, np.int32(2), error=ValueError, words="k must be in [0, 2], got 3"),
+    bad(as_int, 3, "k", np.True_, error=TypeError, words="low (a bound for k) must be an int"),
     bad(as_tile_size, 3, None, error=TypeError, words="name must be a str"),
     bad(as_bool, True, 0, error=TypeError, words="name must be a str"),
     bad(as_real_scalar, Fraction(1, 2), "s", error=TypeError,
@@ -249,6 +252,7 @@ def test_scalars_keep_the_form_they_came_in():
     assert as_tile_size(None, "b") is None
     assert as_int(np.uint8(4), "k", 1, 4) == 4 and type(as_int(np.uint8(4), "k")) is int
     assert as_bool(np.True_, "flag") is True and as_bool(False, "flag") is False
+    assert as_int(3, "k", np.int64(0), np.uint8(5)) == 3  # NumPy ints as bounds, too
 
 
 def test_the_learned_scale_and_its_gradient_keep_the_form_they_came_in():
