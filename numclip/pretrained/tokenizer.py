@@ -95,7 +95,8 @@ def tokenize(texts, context_length: int = 77, *, merges=None) -> np.ndarray:
     Raises:
         TypeError: texts not a str or a sequence of str; context_length not an int;
             merges not a path or None.
-        ValueError: texts empty; context_length < 2; the merges file is not CLIP's
+        ValueError: texts empty; context_length < 2, or too large to allocate; the
+            merges file is not CLIP's
             (not gzip, not UTF-8, fewer than 48894 merges, a line that is not a pair).
         MergesNotFoundError: (a FileNotFoundError and a ValueError) no merges file:
             the message says where to get one.
@@ -103,9 +104,14 @@ def tokenize(texts, context_length: int = 77, *, merges=None) -> np.ndarray:
     """
     texts = [texts] if isinstance(texts, str) else as_texts(texts, "texts")
     context_length = as_int(context_length, "context_length", low=2)
+    try:
+        rows = np.zeros((len(texts), context_length), dtype=np.int64)  # (N, L), 0 pads
+    except (ValueError, MemoryError):  # NumPy's "maximum allowed dimension exceeded"
+        raise ValueError(f"context_length = {context_length} asks for {len(texts)} rows of "
+                         f"{context_length} int64 ids, more than this machine can allocate "
+                         "(CLIP's is 77)") from None
     encoder = _load_encoder(_merges_path(merges))
     start, end = (encoder.ids[s] for s in _SPECIALS)
-    rows = np.zeros((len(texts), context_length), dtype=np.int64)  # (N, L), 0 pads
     for i, text in enumerate(texts):
         ids = [start, *_encode(encoder, text), end][:context_length]
         ids[-1] = end  # a truncated row still ends its text (the encoder pools there)
