@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import sys
 import time
 import warnings
@@ -205,6 +206,21 @@ def _cmd_train(args) -> int:
         return _train(args, comm)
 
 
+def _config(make, fields: dict, given: dict):
+    """``make(**fields)``, a TrainConfig; a mistake it finds is refused naming the flags it
+    came from: ``--batch-size 500: batch_size (500) must not exceed train_size (10000)``
+    (the message names the field, and train_size has no flag)."""
+    try:
+        return make(**fields)
+    except (TypeError, ValueError) as err:
+        flags = [f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
+                 for k, v in given.items() if re.search(rf"\b{k}\b", str(err))]
+        if not flags:
+            raise
+        raise (TypeError if isinstance(err, TypeError) else ValueError)(
+            f"{', '.join(flags)}: {err}") from None
+
+
 def _train(args, comm) -> int:
     from numclip import train as tr  # imported here: `numclip example` stays fast
 
@@ -214,11 +230,10 @@ def _train(args, comm) -> int:
              "temperature": args.temperature}
     given = {k: v for k, v in given.items() if v is not None}
     saved = None if args.resume is None else tr.load_checkpoint(args.resume)
-    if saved is None:
-        config = tr.TrainConfig(**given)
-    else:
+    if saved is not None:
         _check_same_run(args.resume, saved, given)
-        config = tr.TrainConfig(**(dataclasses.asdict(saved.config) | given))
+    fields = given if saved is None else dataclasses.asdict(saved.config) | given
+    config = _config(tr.TrainConfig, fields, given)
     out = args.resume if args.out is None else args.out  # a resumed run keeps saving into itself
     if out is not None:
         tr.check_output_path(out)  # before the data is made, not after the first epoch
