@@ -177,8 +177,8 @@ class TinyCLIP:
         if self.encoder == "linear":
             features = vocab.features(texts, warn=warn)  # (n, V)
             return xp.asarray(features, dtype=self.params["text_proj"].dtype)
-        vocab.features(texts, warn=warn)  # the same checks and warnings as the linear one's
-        return xp.asarray(_token_ids(vocab, texts, self.vocab_size))
+        # the same checks and warnings as the linear one's
+        return xp.asarray(_token_ids(vocab.word_ids(texts, warn=warn), self.vocab_size))
 
     def embed(self, pixels, token_features, *, paired: bool = True):
         """The encoders' forward pass: unnormalized ``(B, D)`` image and text embeddings.
@@ -363,12 +363,13 @@ def _initial_transformer_params(num_pixels, vocab_size, embed_dim, seed, loss, d
     return {k: np.asarray(v, dtype=dtype) for k, v in params.items()}
 
 
-def _token_ids(vocab, texts, vocab_size: int) -> np.ndarray:
-    """``(n, context_length)`` ids: ``<start>`` = V, the words, ``<end>`` = V + 1, zeros."""
+def _token_ids(word_ids: list, vocab_size: int) -> np.ndarray:
+    """``(n, context_length)`` ids of each text's words (:meth:`Vocabulary.word_ids`):
+    ``<start>`` = V, the words, ``<end>`` = V + 1, zeros."""
     length = TRANSFORMER["context_length"]
-    ids = np.zeros((len(texts), length), dtype=np.int64)
-    for i, text in enumerate(texts):
-        words = vocab.encode(text)[:length - 2]  # truncated, keeping room for <end>
+    ids = np.zeros((len(word_ids), length), dtype=np.int64)
+    for i, words in enumerate(word_ids):
+        words = words[:length - 2]  # truncated, keeping room for <end>
         ids[i, :len(words) + 2] = [vocab_size, *words, vocab_size + 1]
     return ids
 

@@ -108,6 +108,27 @@ class Vocabulary:
         """Return the feature column of each word of ``text``, in order (0 for unknown words)."""
         return [self._index.get(word, 0) for word in tokenize(text)]
 
+    def word_ids(self, texts: Sequence[str], *, warn: bool = True) -> list[list[int]]:
+        """Every text's :meth:`encode`, checked: each text has a word, unknown words warn.
+
+        What :meth:`features` counts and a transformer's token ids are made of.
+
+        Args:
+            texts: ``(n,)`` sequence of str, each with at least one word.
+            warn: warn about unknown words; pass ``False`` once they are expected.
+        """
+        texts = as_texts(texts, "texts")
+        if not isinstance(warn, bool | np.bool_):
+            raise TypeError(f"warn must be True or False, got {type(warn).__name__}")
+        ids = [self.encode(text) for text in texts]
+        empty = [i for i, row in enumerate(ids) if not row]
+        if empty:
+            raise ValueError(f"texts[{empty[0]}] = {texts[empty[0]]!r} has no words; "
+                             "a bag of no words has no direction")
+        if warn:
+            self._warn_unknown(texts)
+        return ids
+
     def features(self, texts: Sequence[str], *, warn: bool = True) -> np.ndarray:
         r"""Bag-of-words features: how often each word occurs, divided by the caption's length.
 
@@ -125,16 +146,7 @@ class Vocabulary:
         Returns:
             ``(n, V)`` float32 array, ``V = len(self)``.
         """
-        texts = as_texts(texts, "texts")
-        if not isinstance(warn, bool | np.bool_):
-            raise TypeError(f"warn must be True or False, got {type(warn).__name__}")
-        ids = [self.encode(text) for text in texts]
-        empty = [i for i, row in enumerate(ids) if not row]
-        if empty:
-            raise ValueError(f"texts[{empty[0]}] = {texts[empty[0]]!r} has no words; "
-                             "a bag of no words has no direction")
-        if warn:
-            self._warn_unknown(texts)
+        ids = self.word_ids(texts, warn=warn)
         rows = np.repeat(np.arange(len(ids)), [len(row) for row in ids])  # (total words,)
         cols = np.concatenate([np.asarray(row, dtype=np.int64) for row in ids])  # (total words,)
         counts = np.zeros((len(ids), len(self)), dtype=np.float32)  # (n, V)

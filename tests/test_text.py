@@ -90,6 +90,15 @@ def test_features_warn_false_is_silent(vocab):
     assert x[0, 0] == pytest.approx(0.5)
 
 
+def test_word_ids_are_each_texts_encoding_checked_as_features_checks_them(vocab):
+    """What a transformer's token ids are made of: encode() of each text, with the same
+    warning for unknown words as features() gives."""
+    texts = ["a red circle", "two hexagons"]
+    with pytest.warns(UserWarning, match="hexagons"):
+        ids = vocab.word_ids(texts)
+    assert ids == [vocab.encode(t) for t in texts]
+
+
 def test_vocabulary_survives_an_npz_round_trip_without_pickle(vocab):
     arrays = vocab.to_arrays()
     assert arrays["vocab_words"].dtype.kind == "U"
@@ -183,6 +192,12 @@ BAD_INPUT = [
     ("Vocabulary.features", lambda: VOCAB.features(["red"], warn="no"), TypeError,
      ["warn must be True or False, got str"]),
     ("Vocabulary.features", lambda: VOCAB.features(None), TypeError, ["texts must be a list"]),
+    ("Vocabulary.word_ids", lambda: VOCAB.word_ids("red circle"), TypeError,
+     ["texts must be a list of str, got a single str"]),
+    ("Vocabulary.word_ids", lambda: VOCAB.word_ids(["red", "..."]), ValueError,
+     ["texts[1] = '...' has no words"]),
+    ("Vocabulary.word_ids", lambda: VOCAB.word_ids(["red"], warn=1), TypeError,
+     ["warn must be True or False, got int"]),
     ("Vocabulary.unknown_words", lambda: VOCAB.unknown_words("red"), TypeError,
      ["texts must be a list of str, got a single str"]),
     ("Vocabulary.unknown_words", lambda: VOCAB.unknown_words([None]), TypeError,
