@@ -253,9 +253,10 @@ def _train(args, comm) -> int:
 def _run(args, config, out, plots, comm) -> int:
     """Make the data, train, report (and draw) a run whose settings are all checked."""
     from numclip import train as tr
-    from numclip.plot import write_plots
     from numclip.report import final_metrics
 
+    if plots is not None:  # matplotlib only for a run that draws, and before it trains
+        from numclip.plot import write_plots
     start = time.perf_counter()
     splits = tr.make_splits(config)
     state = tr.train(config, resume=args.resume, out=out, quiet=args.quiet, splits=splits,
