@@ -65,6 +65,7 @@ from numclip.nn.validate import (
     as_activation,
     as_cache,
     as_heads,
+    as_prefix,
     as_rows,
     as_token_ids,
     as_upstream,
@@ -846,6 +847,11 @@ BAD = [
     bad(transformer, X, BLOCK, "b.", 1, 3, error=ValueError,
         words="params has no 'b.resblocks.0.ln_1.weight'"),
     bad(transformer, X, BLOCK, "", 0, 3, error=ValueError, words="layers must be at least 1"),
+    # the prefix is joined into every block's keys: a None made 'Noneresblocks.0.ln_1.weight'
+    bad(transformer, X, BLOCK, None, 1, 3, error=TypeError,
+        words=("prefix must be a str", "NoneType")),
+    bad(transformer, X, BLOCK, 7, 1, 3, keep_cache=False, error=TypeError,
+        words=("prefix must be a str", "int")),
     bad(transformer, X, BLOCK, "", 2.0, 3, error=TypeError, words="layers must be an int"),
     bad(residual_block, X, BLOCK, "b.", 3, keep_cache="no", error=TypeError,
         words="keep_cache must be True or False, got str"),
@@ -1013,6 +1019,7 @@ BAD = [
     bad(as_heads, 5, 12, error=ValueError, words="num_heads (5) must divide the width (12)"),
     bad(as_heads, 2.5, 12, error=TypeError, words="num_heads must be an int"),
     bad(as_heads, -1, 12, error=ValueError, words="num_heads must be at least 1"),
+    bad(as_prefix, b"visual.", error=TypeError, words=("prefix must be a str", "bytes")),
 ]
 
 

@@ -19,7 +19,7 @@ from numclip.nn.affine import linear, linear_backward
 from numclip.nn.attention import multi_head_attention, multi_head_attention_backward
 from numclip.nn.embeddings import take_rows
 from numclip.nn.normalization import layer_norm, layer_norm_backward
-from numclip.nn.validate import as_activation, as_cache, as_heads, as_rows, as_weight
+from numclip.nn.validate import as_activation, as_cache, as_heads, as_prefix, as_rows, as_weight
 
 __all__ = ["residual_block", "residual_block_backward", "transformer", "transformer_backward",
            "block_shapes", "BLOCK_KEYS"]
@@ -128,6 +128,7 @@ def transformer(x, params: Mapping, prefix: str, layers: int, num_heads: int,
     """
     layers = as_int(layers, "layers", 1)
     keep_cache = as_bool(keep_cache, "keep_cache")
+    prefix = as_prefix(prefix)  # before it is joined into the blocks' keys
     caches = []
     for i in range(layers):
         x, cache = residual_block(x, params, f"{prefix}resblocks.{i}.", num_heads,
@@ -157,9 +158,7 @@ def _block_params(params, prefix, x):
     """The block's parameters, each checked under its own key against the tokens ``x``."""
     if not isinstance(params, Mapping):
         raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
-    if not isinstance(prefix, str):
-        raise TypeError(f"prefix must be a str such as 'transformer.resblocks.0.', "
-                        f"got {type(prefix).__name__}")
+    as_prefix(prefix, "transformer.resblocks.0.")
     missing = [prefix + k for k in BLOCK_KEYS if prefix + k not in params]
     if missing:
         raise ValueError(f"params has no {missing[0]!r} (a residual block needs "

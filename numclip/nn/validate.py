@@ -16,7 +16,7 @@ import numpy as np
 from numclip.backend import array_namespace, array_namespace_of, as_float_array, as_int
 
 __all__ = ["as_activation", "as_weight", "as_upstream", "as_token_ids", "as_rows", "as_cache",
-           "as_heads"]
+           "as_heads", "as_prefix"]
 
 
 def as_activation(x, name: str, ndim: int | None = None, width: int | None = None):
@@ -37,12 +37,17 @@ def as_activation(x, name: str, ndim: int | None = None, width: int | None = Non
     return x
 
 
-def as_weight(w, name: str, shape: tuple, like, like_name: str = "x"):
+def as_weight(w, name: str, shape: tuple, like, like_name: str = "x", *, finite: bool = True):
     """``w`` as a finite array of ``shape`` (a None entry: any length), in ``like``'s
-    library and dtype."""
+    library and dtype.  ``finite=False`` skips only the scan for NaN and inf (a caller that
+    checked the values when it loaded them): kind, shape, library and dtype are cheap, and
+    a float64 or integer weight would silently promote a float32 forward pass."""
     if not array_api_compat.is_array_api_obj(w):
         raise TypeError(f"{name} must be an array, got {type(w).__name__}")
-    w = as_float_array(w, name)
+    if finite:
+        w = as_float_array(w, name)
+    elif not array_namespace(w).isdtype(w.dtype, "real floating"):
+        raise TypeError(f"{name} must be a float32 or float64 array, got dtype {w.dtype}")
     if len(w.shape) != len(shape) or any(n is not None and n != m
                                          for n, m in zip(shape, w.shape, strict=True)):
         wanted = ", ".join("any" if n is None else str(n) for n in shape)
@@ -132,3 +137,11 @@ def as_heads(num_heads, width: int) -> int:
     if width % num_heads:
         raise ValueError(f"num_heads ({num_heads}) must divide the width ({width})")
     return num_heads
+
+
+def as_prefix(prefix, example: str = "transformer.") -> str:
+    """A parameter-key prefix (open_clip's, such as ``"visual."``): a str, which may be empty."""
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be a str (open_clip's key prefix, such as {example!r}), "
+                        f"got {type(prefix).__name__}")
+    return prefix
