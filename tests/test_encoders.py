@@ -461,6 +461,32 @@ BAD_INPUT = [
      ["cache must be the cache that TextTransformer.forward returned"]),
     ("TextTransformer.init_params", lambda: TEXT.init_params(1.5), TypeError,
      ["rng", "Generator"]),
+    # check_weights=False skips only the NaN scan: a float32 forward is not promoted by a
+    # float64 or integer weight (it came out float64), and the flag is a bool
+    ("VisionTransformer.forward",
+     lambda: VIT.forward(as32(PV, "visual.proj"), IMG.astype(F32), check_weights=False),
+     TypeError, ["params['visual.proj'] has dtype float64", "images is float32"]),
+    ("TextTransformer.forward",
+     lambda: TEXT.forward(edit(PT, {"text_projection": np.ones((6, 5), int)}), IDS,
+                          check_weights=False), TypeError,
+     ["params['text_projection'] must be a float32 or float64 array", "int64"]),
+    ("VisionTransformer.forward", lambda: VIT.forward(PV, IMG, check_weights="no"), TypeError,
+     ["check_weights must be True or False"]),
+    ("TextTransformer.forward", lambda: TEXT.forward(PT, IDS, check_weights=None), TypeError,
+     ["check_weights must be True or False"]),
+    # finite weights so large that the scores overflow: said as such, not as softmax's
+    # 'z contains NaN' with NumPy's RuntimeWarning (the table turns warnings into errors)
+    ("VisionTransformer.forward", lambda: VIT.forward(
+        edit(PV, {"visual.transformer.resblocks.0.attn.in_proj_weight":
+                  1e200 * PV["visual.transformer.resblocks.0.attn.in_proj_weight"]}), IMG),
+     ValueError, ["the image features overflowed to inf or NaN", "too large"]),
+    ("TextTransformer.forward", lambda: TEXT.forward(
+        edit(PT, {"transformer.resblocks.0.attn.in_proj_weight":
+                  1e200 * PT["transformer.resblocks.0.attn.in_proj_weight"]}), IDS,
+        keep_cache=False), ValueError, ["the text features overflowed to inf or NaN"]),
+    ("VisionTransformer.forward", lambda: VIT.forward(
+        edit(PV, {"visual.conv1.weight": np.full((6, 3, 4, 4), np.nan)}), IMG,
+        check_weights=False), ValueError, ["the image features overflowed", "check_weights"]),
     # the shared check
     ("check_params", lambda: check_params(None, VIT.param_shapes(), "vision encoder"),
      TypeError, ["params must be a dict of arrays", "NoneType"]),

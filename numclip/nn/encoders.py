@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import array_api_compat
@@ -44,6 +45,7 @@ from numclip.nn.validate import (
     as_activation,
     as_cache,
     as_heads,
+    as_prefix,
     as_token_ids,
     as_upstream,
     as_weight,
@@ -58,9 +60,7 @@ def _positive(obj, *names):
 
 
 def _check_prefix(prefix):
-    if not isinstance(prefix, str):
-        raise TypeError(f"prefix must be a str (open_clip's key prefix, such as 'visual.'), "
-                        f"got {type(prefix).__name__}")
+    as_prefix(prefix, "visual.")
 
 
 def _check_rng(rng):
@@ -94,11 +94,12 @@ def _init_blocks(shapes: dict, width: int, layers: int, rng) -> dict:
     return params
 
 
-def check_params(params, shapes: Mapping, what: str, like=None, like_name: str = "the input"
-                 ) -> None:
+def check_params(params, shapes: Mapping, what: str, like=None, like_name: str = "the input",
+                 *, finite: bool = True) -> None:
     """Raise naming the first key of ``shapes`` that ``params`` lacks or holds as anything
     but a finite array of that shape (extra keys belong to the other encoder and are
     ignored); given ``like`` (the encoder's input), also in its library and dtype.
+    ``finite=False`` skips the scan for NaN and inf, and nothing else.
 
     Raises:
         TypeError: ``params`` not a dict, a value that is not a float array, or one of
@@ -119,16 +120,34 @@ def check_params(params, shapes: Mapping, what: str, like=None, like_name: str =
             raise ValueError(f"{name} must have shape {tuple(shape)} for the {what}, "
                              f"got {tuple(params[key].shape)}")
         if like is not None:
-            as_weight(params[key], name, shape, like, like_name)
+            as_weight(params[key], name, shape, like, like_name, finite=finite)
+
+
+_OVERFLOW = ("features overflowed to inf or NaN: some weights or inputs are too large for "
+             "the dtype (or, with check_weights=False, not finite)")
 
 
 def _finite_output(features, what: str):
     """The layers ran unchecked: a weight so large that an activation overflowed shows here."""
     xp = array_namespace(features)
     if not bool(xp.all(xp.isfinite(features))):
-        raise ValueError(f"the {what} features overflowed to inf or NaN: some weights or "
-                         "inputs are too large for the dtype")
+        raise ValueError(f"the {what} {_OVERFLOW}")
     return features
+
+
+@contextmanager
+def _overflow_named(what: str):
+    """Run the unchecked layers of a forward pass.  Their inputs were checked, so an inf or
+    NaN inside comes from an overflow (or an unscanned weight): NumPy's RuntimeWarning is
+    silenced, and softmax's or a pool's refusal of it ('z contains NaN ...', naming an
+    argument of the caller's caller) is said as what happened."""
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            yield
+    except ValueError as err:
+        if "NaN or infinite" not in str(err):
+            raise
+        raise ValueError(f"the {what} {_OVERFLOW}") from None
 
 
 @dataclass(frozen=True)
@@ -208,31 +227,33 @@ class VisionTransformer:
             features, and the cache for :meth:`backward` (None without ``keep_cache``).
         """
         keep_cache = as_bool(keep_cache, "keep_cache")
+        check_weights = as_bool(check_weights, "check_weights")
         images = as_activation(images, "images", 4)
-        check_params(params, self.param_shapes(), "vision encoder",
-                     images if check_weights else None, "images")
+        check_params(params, self.param_shapes(), "vision encoder", images, "images",
+                     finite=check_weights)
         if tuple(images.shape[1:]) != (3, self.image_size, self.image_size):
             raise ValueError(f"images must have shape (B, 3, {self.image_size}, "
                              f"{self.image_size}), got {tuple(images.shape)}")
         p = self.prefix
-        # every parameter was checked once just above: the layers need not check again
-        x, patch = patch_embed(images, params[f"{p}conv1.weight"], validate=False)  # (B, N, D)
-        x, cls = prepend_class_token(x, params[f"{p}class_embedding"],
-                                     validate=False)  # (B, N+1, D)
-        x, pos = add_positions(x, params[f"{p}positional_embedding"],
-                               validate=False)  # (B, N+1, D)
-        x, ln_pre = layer_norm(x, params[f"{p}ln_pre.weight"], params[f"{p}ln_pre.bias"],
-                               validate=False)
-        # inference reads the last block at the class token only, and computes no more
-        xp = array_namespace(x)
-        rows = None if keep_cache else xp.zeros(x.shape[0], dtype=xp.int64)
-        x, blocks = transformer(x, params, f"{p}transformer.", self.layers, self.heads,
-                                self.activation, validate=False, keep_cache=keep_cache,
-                                rows=rows)  # (B, N+1, D), or (B, 1, D) with rows
-        x, ln_post = layer_norm(x, params[f"{p}ln_post.weight"], params[f"{p}ln_post.bias"],
-                                validate=False)
-        pooled, pool = class_token_pool(x)  # (B, D): token 0, the class token either way
-        features = _finite_output(pooled @ params[f"{p}proj"], "image")  # (B, output_dim)
+        with _overflow_named("image"):
+            # every parameter was checked once just above: the layers need not check again
+            x, patch = patch_embed(images, params[f"{p}conv1.weight"], validate=False)  # (B, N, D)
+            x, cls = prepend_class_token(x, params[f"{p}class_embedding"],
+                                         validate=False)  # (B, N+1, D)
+            x, pos = add_positions(x, params[f"{p}positional_embedding"],
+                                   validate=False)  # (B, N+1, D)
+            x, ln_pre = layer_norm(x, params[f"{p}ln_pre.weight"], params[f"{p}ln_pre.bias"],
+                                   validate=False)
+            # inference reads the last block at the class token only, and computes no more
+            xp = array_namespace(x)
+            rows = None if keep_cache else xp.zeros(x.shape[0], dtype=xp.int64)
+            x, blocks = transformer(x, params, f"{p}transformer.", self.layers, self.heads,
+                                    self.activation, validate=False, keep_cache=keep_cache,
+                                    rows=rows)  # (B, N+1, D), or (B, 1, D) with rows
+            x, ln_post = layer_norm(x, params[f"{p}ln_post.weight"], params[f"{p}ln_post.bias"],
+                                    validate=False)
+            pooled, pool = class_token_pool(x)  # (B, D): token 0, the class token either way
+            features = _finite_output(pooled @ params[f"{p}proj"], "image")  # (B, output_dim)
         if not keep_cache:
             return features, None
         return features, (patch, cls, pos, ln_pre, blocks, ln_post, pool, pooled,
@@ -319,27 +340,30 @@ class TextTransformer:
             features, and the cache for :meth:`backward` (None without ``keep_cache``).
         """
         keep_cache = as_bool(keep_cache, "keep_cache")
+        check_weights = as_bool(check_weights, "check_weights")
         check_params(params, self.param_shapes(), "text encoder")
         key = f"{self.prefix}token_embedding.weight"
-        table = as_activation(params[key], f"params[{key!r}]", 2)
+        table = (as_activation(params[key], f"params[{key!r}]", 2) if check_weights
+                 else params[key])
         ids = as_token_ids(ids, "ids", self.vocab_size, self.context_length, like=table)
         array_namespace_of({"ids": ids, f"params[{key!r}]": table})
-        check_params(params, self.param_shapes(), "text encoder",
-                     table if check_weights else None, f"params[{key!r}]")
+        check_params(params, self.param_shapes(), "text encoder", table, f"params[{key!r}]",
+                     finite=check_weights)
         p = self.prefix
-        # every parameter was checked once just above: the layers need not check again
-        x, tok = token_embed(ids, table, validate=False)  # (B, L, D)
-        x, pos = add_positions(x, params[f"{p}positional_embedding"], validate=False)
-        mask = causal_mask(ids.shape[1], x)  # (L, L): token i sees tokens <= i
-        # inference reads the last block at the end-of-text token only (eot_pool's argmax)
-        rows = None if keep_cache else array_namespace(ids).argmax(ids, axis=-1)
-        x, blocks = transformer(x, params, f"{p}transformer.", self.layers, self.heads,
-                                self.activation, mask, validate=False, keep_cache=keep_cache,
-                                rows=rows)  # (B, L, D), or (B, 1, D) with rows
-        x, ln_final = layer_norm(x, params[f"{p}ln_final.weight"], params[f"{p}ln_final.bias"],
-                                 validate=False)
-        pooled, pool = eot_pool(x, ids) if keep_cache else (x[:, 0, :], None)  # (B, D)
-        features = _finite_output(pooled @ params[f"{p}text_projection"], "text")
+        with _overflow_named("text"):
+            # every parameter was checked once just above: the layers need not check again
+            x, tok = token_embed(ids, table, validate=False)  # (B, L, D)
+            x, pos = add_positions(x, params[f"{p}positional_embedding"], validate=False)
+            mask = causal_mask(ids.shape[1], x)  # (L, L): token i sees tokens <= i
+            # inference reads the last block at the end-of-text token only (eot_pool's argmax)
+            rows = None if keep_cache else array_namespace(ids).argmax(ids, axis=-1)
+            x, blocks = transformer(x, params, f"{p}transformer.", self.layers, self.heads,
+                                    self.activation, mask, validate=False, keep_cache=keep_cache,
+                                    rows=rows)  # (B, L, D), or (B, 1, D) with rows
+            x, ln_final = layer_norm(x, params[f"{p}ln_final.weight"], params[f"{p}ln_final.bias"],
+                                     validate=False)
+            pooled, pool = eot_pool(x, ids) if keep_cache else (x[:, 0, :], None)  # (B, D)
+            features = _finite_output(pooled @ params[f"{p}text_projection"], "text")
         if not keep_cache:
             return features, None
         return features, (tok, pos, blocks, ln_final, pool, pooled,
