@@ -474,12 +474,25 @@ def write_plots(state, splits: dict, folder, initial_model) -> list[Path]:
 
 
 def _save(fig, path):
-    """Save ``fig`` to ``path`` (PNG, 120 dpi) when a path is given; return ``fig``."""
+    """Save ``fig`` to ``path`` (PNG, 120 dpi) when a path is given; return ``fig``.
+
+    Raises:
+        TypeError: path not None, a str or a PathLike.
+        ValueError: an empty path, a folder, or a name that does not end in ``.png`` (a
+            figure written over ``notes.txt`` would lose the notes).
+    """
     if path is not None:
         if not isinstance(path, str | os.PathLike):
             raise TypeError("path must be None, a str or a pathlib.Path, "
                             f"got {type(path).__name__}")
+        if not str(path):
+            raise ValueError("path is empty; name a .png file, such as 'history.png'")
         path = Path(path)
+        if path.is_dir():
+            raise ValueError(f"path {str(path)!r} is a folder; name a .png file in it")
+        if path.suffix.lower() != ".png":
+            raise ValueError(f"path must name a .png file (the figure is saved as PNG), "
+                             f"got {str(path)!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=DPI, format="png")
     return fig
