@@ -152,10 +152,11 @@ TABLE = [
         words="image must have at least one pixel"),
     bad(preprocess, Image.new("RGB", (0, 5)), error=ValueError,
         words="image must have at least one pixel"),
-    bad(preprocess, RGB, 0, error=ValueError, words="image_size must be at least 1, got 0"),
+    bad(preprocess, RGB, 0, error=ValueError, words="image_size must be in [1, 16384], got 0"),
     bad(preprocess, RGB, 224.0, error=TypeError, words="image_size must be an int"),
     bad(preprocess, RGB, True, error=TypeError, words="image_size must be an int"),
     bad(preprocess, RGB, "224", error=TypeError, words="image_size must be an int"),
+    bad(preprocess, RGB, 10**30, error=ValueError, words="image_size must be in [1, 16384]"),
 ]
 
 

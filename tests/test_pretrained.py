@@ -486,6 +486,8 @@ CONFIG = fixture_config("tiny_gelu")
 KEY_OR_VALUE = (TypeError, ValueError)  # either is a clear refusal of a non-float weight
 
 BAD_ROWS = [
+    bad(load_open_clip, "", CONFIG, error=ValueError,
+        words="path is empty; name a .safetensors or .npz checkpoint"),
     # checkpoints that do not match the config: the error names the first key that differs
     bad(load_open_clip, BAD / "missing_key.npz", CONFIG, error=ValueError,
         words="visual.ln_post.bias"),

@@ -236,6 +236,8 @@ def load_open_clip(path, config, *, dtype=None, xp=np) -> OpenCLIP:
 def _checkpoint_path(path) -> Path:
     if not isinstance(path, str | os.PathLike):
         raise TypeError(f"path must be a file path, got {type(path).__name__}")
+    if not str(path):  # Path("") is ".", the current folder
+        raise ValueError("path is empty; name a .safetensors or .npz checkpoint")
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"checkpoint {path} is a folder, not a file")

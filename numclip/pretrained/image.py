@@ -22,11 +22,14 @@ import numpy as np
 
 from numclip.backend import as_int
 
-__all__ = ["preprocess", "OPENAI_MEAN", "OPENAI_STD"]
+__all__ = ["preprocess", "OPENAI_MEAN", "OPENAI_STD", "MAX_IMAGE_SIZE"]
 
 # open_clip.constants.OPENAI_DATASET_MEAN / _STD: the statistics of CLIP's training images
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+# The largest image_size preprocess makes: far above any CLIP's (336 for ViT-L/14-336),
+# and 3 x 16384^2 float32 is 3 GiB; beyond it PIL fails with an OverflowError naming nothing
+MAX_IMAGE_SIZE = 16384
 
 
 def preprocess(image, image_size: int = 224) -> np.ndarray:
@@ -47,9 +50,10 @@ def preprocess(image, image_size: int = 224) -> np.ndarray:
 
     Raises:
         TypeError: image not a PIL image or a uint8 array; image_size not an int.
-        ValueError: an array of another shape; an image with no pixels; image_size < 1.
+        ValueError: an array of another shape; an image with no pixels; image_size < 1
+            or above :data:`MAX_IMAGE_SIZE`.
     """
-    size = as_int(image_size, "image_size", low=1)
+    size = as_int(image_size, "image_size", low=1, high=MAX_IMAGE_SIZE)
     image = _as_pil_image(image)
     image = _center_crop(_resize_short_side(image, size), size)
     rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)  # (S, S, 3)
