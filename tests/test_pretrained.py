@@ -24,8 +24,9 @@ import numpy as np
 import pytest
 from conftest import U, assert_table_covers, bad, check_bad_row, public_callables
 
+from numclip.nn import VisionTransformer
 from numclip.pretrained import checkpoint, load_open_clip, model_config
-from numclip.pretrained.checkpoint import encoders_from_config
+from numclip.pretrained.checkpoint import OpenCLIP, encoders_from_config
 
 DATA = Path(__file__).parent / "data" / "open_clip"
 TINY_MODELS = ("tiny_quickgelu", "tiny_gelu")
@@ -485,7 +486,24 @@ NAN_IMAGES[1, 2, 3, 4] = np.nan
 CONFIG = fixture_config("tiny_gelu")
 KEY_OR_VALUE = (TypeError, ValueError)  # either is a clear refusal of a non-float weight
 
+def build(vision=None, text=None, params=None, drop=None):
+    """OpenCLIP(...) from the tiny model's parts, one of them replaced (or a key dropped)."""
+    m = tiny_model()
+    params = dict(m.params) if params is None else params
+    if drop is not None:
+        params.pop(drop)
+    return OpenCLIP(m.vision if vision is None else vision, m.text if text is None else text,
+                    params)
+
+
 BAD_ROWS = [
+    bad(build, "x", error=TypeError, words="vision must be a numclip.nn.VisionTransformer"),
+    bad(build, None, VisionTransformer(), error=TypeError,
+        words="text must be a numclip.nn.TextTransformer, got VisionTransformer"),
+    bad(build, params=[], error=TypeError, words="params must be a dict of arrays"),
+    bad(build, params={}, error=ValueError, words="params must hold 'logit_scale'"),
+    bad(build, drop="visual.proj", error=ValueError,
+        words="params has no 'visual.proj', which the vision encoder needs"),
     bad(load_open_clip, "", CONFIG, error=ValueError,
         words="path is empty; name a .safetensors or .npz checkpoint"),
     # checkpoints that do not match the config: the error names the first key that differs

@@ -14,15 +14,17 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import array_api_compat
 import numpy as np
 from numpy.lib import format as npy_format
 
 from numclip.backend import array_namespace, as_float_array, as_int
-from numclip.nn.encoders import TextTransformer, VisionTransformer
+from numclip.nn.encoders import TextTransformer, VisionTransformer, check_params
 from numclip.nn.validate import as_activation, as_token_ids
 from numclip.normalize import l2_normalize
 
@@ -154,6 +156,26 @@ class OpenCLIP:
     vision: VisionTransformer
     text: TextTransformer
     params: dict
+
+    def __post_init__(self):
+        """Both towers, and every weight they need under its key, in its shape and in
+        ``logit_scale``'s library and dtype (the values were scanned when they were read:
+        :func:`load_open_clip`; a model built by hand is not scanned)."""
+        for name, kind in (("vision", VisionTransformer), ("text", TextTransformer)):
+            if not isinstance(getattr(self, name), kind):
+                raise TypeError(f"{name} must be a numclip.nn.{kind.__name__}, "
+                                f"got {type(getattr(self, name)).__name__}")
+        if not isinstance(self.params, Mapping):
+            raise TypeError(f"params must be a dict of arrays under open_clip's keys, "
+                            f"got {type(self.params).__name__}")
+        scale = self.params.get("logit_scale")
+        if not (array_api_compat.is_array_api_obj(scale) and scale.ndim == 0
+                and array_namespace(scale).isdtype(scale.dtype, "real floating")):
+            raise ValueError("params must hold 'logit_scale', a 0-d float array (the "
+                             f"checkpoint's log inverse temperature), got {type(scale).__name__}")
+        for tower, what in ((self.vision, "vision encoder"), (self.text, "text encoder")):
+            check_params(self.params, tower.param_shapes(), what, scale,
+                         "params['logit_scale']", finite=False)
 
     @property
     def logit_scale(self) -> float:
