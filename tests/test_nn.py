@@ -805,6 +805,8 @@ BAD = [
     bad(multi_head_attention_backward, np.ones((2, 5, 12), np.float32), A_CACHE,
         error=TypeError, words=("dy", "float32", "float64")),
     bad(causal_mask, 0, X, error=ValueError, words="length must be at least 1"),
+    bad(causal_mask, 10**30, X, error=ValueError,
+        words=(f"length = {10**30} asks for a", "more than this machine")),
     bad(causal_mask, 2.0, X, error=TypeError, words="length must be an int"),
     bad(causal_mask, 3, [1.0], error=TypeError, words=("like", "list")),
     # -inf has no integer form: OverflowError before

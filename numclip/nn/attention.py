@@ -38,10 +38,14 @@ def causal_mask(length: int, like):
     xp = array_namespace(like)
     if not xp.isdtype(like.dtype, "real floating"):
         raise TypeError(f"like must be a float array (the mask holds -inf), got {like.dtype}")
-    i = xp.arange(length)
-    future = i[None, :] > i[:, None]  # (L, L): key j comes after query i
-    return xp.where(future, xp.asarray(-math.inf, dtype=like.dtype),
-                    xp.asarray(0.0, dtype=like.dtype))
+    try:
+        i = xp.arange(length)
+        future = i[None, :] > i[:, None]  # (L, L): key j comes after query i
+        return xp.where(future, xp.asarray(-math.inf, dtype=like.dtype),
+                        xp.asarray(0.0, dtype=like.dtype))
+    except (ValueError, MemoryError):  # NumPy's "maximum allowed size exceeded"
+        raise ValueError(f"length = {length} asks for a {length} x {length} mask, more than "
+                         "this machine can allocate") from None
 
 
 def multi_head_attention(x, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias,
