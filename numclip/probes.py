@@ -263,6 +263,9 @@ def _check_results(results) -> dict:
         if not isinstance(result, ProbeResult):
             raise TypeError(f"results[{suite!r}] must be a ProbeResult, got "
                             f"{type(result).__name__}")
+        if suite != result.suite:  # the table and the JSON name a row by its key
+            raise ValueError(f"results[{suite!r}] holds the {result.suite!r} probe; file each "
+                             "result under its suite, as run_probes does")
     return dict(results)
 
 

@@ -277,6 +277,11 @@ BAD_INPUT = [
     ("to_json", lambda: to_json(None), TypeError, ["results must be a non-empty dict"]),
     ("to_json", lambda: to_json({"order": {"accuracy": 0.5}}), TypeError,
      ["results['order'] must be a ProbeResult, got dict"]),
+    # a result filed under another suite's name would be printed beside that suite's chance
+    ("format_table", lambda: format_table({3: ProbeResult("order", 0.0, 0.2, 1, 1)}), ValueError,
+     ["results[3] holds the 'order' probe", "file each result under its suite"]),
+    ("to_json", lambda: to_json({"relation": ProbeResult("order", 0.0, 0.2, 1, 1)}), ValueError,
+     ["results['relation'] holds the 'order' probe"]),
     ("ProbeResult", lambda: ProbeResult("orders", 0.5, 0.2, 10, 0), ValueError,
      ["suite must be one of"]),
     ("ProbeResult", lambda: ProbeResult("order", 1.5, 0.2, 10, 0), ValueError,
