@@ -9,6 +9,7 @@ names the argument and says what was expected.  The figures of a run are
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 import numpy as np
@@ -24,6 +25,7 @@ from numclip.data import (
     class_name,
     phrase,
 )
+from numclip.model import TinyCLIP
 from numclip.text import as_texts
 from numclip.train import TrainState, check_splits
 from numclip.zeroshot import (
@@ -331,13 +333,28 @@ def _scene_metrics(state, splits: dict, templates) -> dict:
 # ----------------------------------------------------------------------------- validators
 
 def check_state(state) -> None:
-    """Refuse anything but a :class:`~numclip.train.TrainState` with a TypeError that says so.
+    """Refuse anything but a valid :class:`~numclip.train.TrainState`, naming what is wrong.
 
     Every function here (and :func:`numclip.plot.write_plots`) checks its state with it.
+    A TrainState and its model are mutable, so a field or a parameter set after they were
+    made (``state.epoch = -1``, a NaN ``logit_scale``, a dropped key) is checked here again,
+    as their construction checks it.
+
+    Raises:
+        TypeError: not a TrainState, or a field of the wrong type.
+        ValueError: a field or parameter that construction would refuse.
     """
     if not isinstance(state, TrainState):
         raise TypeError("state must be a numclip.train.TrainState (what train() or "
                         f"load_checkpoint() returns), got {type(state).__name__}")
+    try:  # building the model, then the state, again runs every check they make
+        if isinstance(state.model, TinyCLIP):  # else the state's own check names it
+            dataclasses.replace(state.model)
+        dataclasses.replace(state)
+    except (TypeError, ValueError) as err:
+        kind = TypeError if isinstance(err, TypeError) else ValueError
+        raise kind(f"state no longer holds a valid run (was it changed after it was "
+                   f"made?): {err}") from None
 
 
 def _as_templates(templates) -> list[str]:

@@ -420,8 +420,7 @@ def train(config: TrainConfig, *, resume: str | Path | None = None,
     with blas_threads(config):
         for epoch in bar:
             loss, accuracy = _train_epoch(state, epoch, pixels, tokens, comm, negatives)
-            state.epoch = epoch + 1
-            record(state, loss=loss, accuracy=accuracy, splits=splits)
+            record(state, loss=loss, accuracy=accuracy, splits=splits)  # state.epoch + 1
             bar.set_postfix(loss=f"{loss:.3f}", scale=f"{state.history['scale'][-1]:.1f}")
             if out is not None and rank == 0:
                 save_checkpoint(out, state)
@@ -487,10 +486,12 @@ def _in_batch_correct(model, pixels, tokens) -> int:
 
 
 def record(state: TrainState, *, loss: float, accuracy: float, splits: dict) -> None:
-    """Append one epoch to the history, including zero-shot accuracy on both test splits."""
+    """Count the epoch just trained and append it to the history, including zero-shot
+    accuracy on both test splits."""
     from numclip.report import evaluate  # here: the report builds on training, not under it
 
-    zs = evaluate(state, splits, top_k=(1,))
+    zs = evaluate(state, splits, top_k=(1,))  # before the count: a state of whole epochs
+    state.epoch += 1
     h = state.history
     h["epoch"].append(state.epoch)
     h["loss"].append(loss)

@@ -6,6 +6,7 @@ in one line which argument is wrong and what was expected.  The figures of a run
 write_plots, moved to numclip.plot and are tested in test_plot.py.
 """
 
+import copy
 import dataclasses
 import warnings
 from types import SimpleNamespace
@@ -44,6 +45,20 @@ def ctx(run, scenes_run):
     return SimpleNamespace(**vars(run), big=big, scenes=scenes_run)
 
 
+def changed(state, **fields):
+    """A copy of ``state`` with ``fields`` set afterwards, as a user may (a TrainState is
+    mutable), past the checks its construction made; ``params`` updates the model's."""
+    state = copy.copy(state)
+    params = fields.pop("params", None)
+    if params is not None:
+        state.model = copy.copy(state.model)
+        state.model.params = {k: v for k, v in {**state.model.params, **params}.items()
+                              if v is not None}  # None drops the key
+    for name, value in fields.items():
+        setattr(state, name, value)
+    return state
+
+
 def without(splits, key):
     return {k: v for k, v in splits.items() if k != key}
 
@@ -72,6 +87,22 @@ BAD_INPUT = [
     ("check_state", lambda c: report.check_state(c.state.model), TypeError,
      ["state must be a numclip.train.TrainState", "what train() or load_checkpoint() returns",
       "TinyCLIP"]),
+    # a state changed after it was made: checked again, as its construction checks it
+    ("check_state", lambda c: report.check_state(changed(
+        c.state, params={"logit_scale": np.array(np.nan, np.float32)})), ValueError,
+     ["state no longer holds a valid run", "params['logit_scale']"]),
+    ("checkpoint_metrics", lambda c: cm(changed(c.state, epoch=-1)), ValueError,
+     ["state no longer holds a valid run", "epoch must be at least 0"]),
+    ("checkpoint_metrics", lambda c: cm(changed(c.state, history=None)), TypeError,
+     ["state no longer holds a valid run", "history must be a dict"]),
+    ("evaluate", lambda c: ev(changed(c.state, model=None), c.splits), TypeError,
+     ["state no longer holds a valid run", "model must be a numclip.model.TinyCLIP"]),
+    ("counting_accuracy", lambda c: report.counting_accuracy(
+        changed(c.state, params={"logit_scale": None}), c.splits["seen"]), ValueError,
+     ["state no longer holds a valid run", "missing ['logit_scale']"]),
+    ("final_metrics", lambda c: fm(changed(c.state, params={
+        "image_proj": c.state.model.params["image_proj"][:, :4]}), c.splits), ValueError,
+     ["state no longer holds a valid run", "image_proj"]),
     # splits: a dict holding the three Datasets make_splits returns
     ("evaluate", lambda c: ev(c.state, {}), ValueError,
      ["splits must hold", "'seen'", "make_splits"]),
