@@ -10,6 +10,7 @@ names the argument and says what was expected.  The figures of a run are
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -176,6 +177,7 @@ def scene_zero_shot(state, scenes, top_k=(1,)) -> dict:
     check_state(state)
     if not isinstance(scenes, Scenes):
         raise TypeError(f"scenes must be a numclip.scenes.Scenes, got {type(scenes).__name__}")
+    _check_image_size(state, scenes, "scenes")
     top_k = _as_top_k(top_k)
     classes = SCENE_CLASSES
     prompts = [binding_caption(x, y) for (c0, c1), (s0, s1) in classes
@@ -239,6 +241,7 @@ def counting_accuracy(state, dataset) -> float:
     check_state(state)
     if not isinstance(dataset, Dataset):
         raise TypeError(f"dataset must be a numclip.data.Dataset, got {type(dataset).__name__}")
+    _check_image_size(state, dataset, "dataset")
     return _counting_accuracy(state, dataset, to_numpy(state.model.encode_images(
         dataset.pixels())))
 
@@ -355,6 +358,15 @@ def check_state(state) -> None:
         kind = TypeError if isinstance(err, TypeError) else ValueError
         raise kind(f"state no longer holds a valid run (was it changed after it was "
                    f"made?): {err}") from None
+
+
+def _check_image_size(state, data, name: str) -> None:
+    """``data`` (a Dataset or Scenes) holds images of the size ``state``'s model takes."""
+    side = math.isqrt(state.model.num_pixels // 3)
+    height, width = data.images.shape[1:3]
+    if data.images[0].size != state.model.num_pixels:  # else the model's error names pixels
+        raise ValueError(f"{name} must hold {side}x{side} images, as the model takes them, "
+                         f"got {height}x{width}")
 
 
 def _as_templates(templates) -> list[str]:

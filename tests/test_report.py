@@ -18,6 +18,7 @@ from conftest import public_callables
 from numclip import report
 from numclip import train as tr
 from numclip.data import make_dataset
+from numclip.scenes import make_scenes
 from numclip.train import TrainConfig
 
 SMALL = TrainConfig(epochs=1, batch_size=32, embed_dim=8, train_size=64, eval_size=40)
@@ -42,7 +43,8 @@ def scenes_run():
 def ctx(run, scenes_run):
     """The run, plus a doctored split, plus a run on scenes."""
     big = make_dataset(8, seed=0, image_size=20)  # 20 x 20 images: not make_splits'
-    return SimpleNamespace(**vars(run), big=big, scenes=scenes_run)
+    small_scenes = make_scenes(8, seed=0, image_size=12)
+    return SimpleNamespace(**vars(run), big=big, scenes=scenes_run, small_scenes=small_scenes)
 
 
 def changed(state, **fields):
@@ -75,6 +77,8 @@ BAD_INPUT = [
      ["state must be a numclip.train.TrainState"]),
     ("counting_accuracy", lambda c: report.counting_accuracy(c.state, c.splits), TypeError,
      ["dataset must be a numclip.data.Dataset", "dict"]),
+    ("counting_accuracy", lambda c: report.counting_accuracy(c.state, c.big), ValueError,
+     ["dataset must hold 16x16 images, as the model takes them", "20x20"]),
     # state: a TrainState, nothing else
     ("evaluate", lambda c: ev(None, c.splits), TypeError,
      ["state must be a numclip.train.TrainState", "NoneType"]),
@@ -160,6 +164,8 @@ BAD_INPUT = [
      ["scenes must be a numclip.scenes.Scenes", "Dataset"]),
     ("scene_zero_shot", lambda c: report.scene_zero_shot(None, c.scenes.splits["seen"]),
      TypeError, ["state must be a numclip.train.TrainState"]),
+    ("scene_zero_shot", lambda c: report.scene_zero_shot(c.scenes.state, c.small_scenes),
+     ValueError, ["scenes must hold 16x16 images, as the model takes them", "12x12"]),
     ("scene_zero_shot", lambda c: report.scene_zero_shot(c.scenes.state, c.scenes.splits["seen"],
                                                          top_k=5), TypeError,
      ["top_k must be a sequence of ints"]),
