@@ -25,7 +25,7 @@ import pytest
 from conftest import U, assert_table_covers, bad, check_bad_row, public_callables
 
 from numclip.nn import VisionTransformer
-from numclip.pretrained import checkpoint, load_open_clip, model_config
+from numclip.pretrained import checkpoint, classify, load_open_clip, model_config
 from numclip.pretrained.checkpoint import OpenCLIP, encoders_from_config
 
 DATA = Path(__file__).parent / "data" / "open_clip"
@@ -479,6 +479,11 @@ def logits(*args, **kwargs):
     return tiny_model().logits(*args, **kwargs)
 
 
+def zero_shot_classify(*args, **kwargs):
+    return classify.zero_shot_classify(tiny_model(), *args, **kwargs)
+
+
+MERGES = Path(__file__).parent / "data" / "tokenizer" / "bpe_simple_vocab_16e6.txt.gz"
 IMAGES = np.zeros((2, 3, 12, 12))
 TOKENS = np.array([[48, 5, 49, 0, 0, 0, 0], [48, 7, 8, 49, 0, 0, 0]])
 NAN_IMAGES = IMAGES.copy()
@@ -594,6 +599,16 @@ BAD_ROWS = [
     bad(encode_text, np.zeros((0, 7), np.int64), error=ValueError, words="tokens"),
     bad(logits, np.zeros((2, 3, 16, 16)), TOKENS, error=ValueError, words="images"),
     bad(logits, IMAGES, np.zeros((2, 8), np.int64), error=ValueError, words="tokens"),
+    # zero-shot classification: labels, template, and a model that reads CLIP's token ids
+    bad(classify.zero_shot_classify, "model.npz", IMAGES, ["cat"], error=TypeError,
+        words="model must be an OpenCLIP"),
+    bad(zero_shot_classify, IMAGES, "cat", error=TypeError, words="labels"),
+    bad(zero_shot_classify, IMAGES, ["cat", "cat"], error=ValueError,
+        words="labels must be different"),
+    bad(zero_shot_classify, IMAGES, ["cat"], template="a {} {}", error=ValueError,
+        words="template 'a {} {}'"),
+    bad(zero_shot_classify, IMAGES, ["cat"], merges=MERGES, error=ValueError,
+        words=("model's text encoder has 50 token ids", "49408")),  # not 'tokens', not passed
 ]
 
 
@@ -604,6 +619,7 @@ def test_bad_input_is_named(bad_files, fn, args, kwargs, error, words):
 
 def test_every_public_function_and_method_has_bad_input_rows():
     assert_table_covers(checkpoint, BAD_ROWS)
+    assert_table_covers(classify, BAD_ROWS)
     methods = {n for n in public_callables(checkpoint) if "." in n}
     covered = {f"OpenCLIP.{row.values[0].__name__}" for row in BAD_ROWS}
     assert methods - covered == set(), "OpenCLIP methods without bad-input rows"

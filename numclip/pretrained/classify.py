@@ -33,6 +33,10 @@ def zero_shot_classify(model: OpenCLIP, images, labels, *, template: str = DEFAU
 
     Returns:
         a ``(B, C)`` NumPy array whose rows sum to 1.
+
+    Raises:
+        TypeError, ValueError: naming the argument; a model whose token table is smaller
+            than CLIP's tokenizer's ids (49408) is refused as ``model``.
     """
     if not isinstance(model, OpenCLIP):
         raise TypeError(f"model must be an OpenCLIP (load_open_clip), got {type(model).__name__}")
@@ -43,5 +47,10 @@ def zero_shot_classify(model: OpenCLIP, images, labels, *, template: str = DEFAU
     template = check_template(template)
     tokens = tokenize([template.format(label) for label in labels],
                       context_length=model.text.context_length, merges=merges)  # (C, L)
+    ids = int(tokens.max()) + 1  # the end-of-text id, CLIP's largest, ends every row
+    if model.text.vocab_size < ids:  # else encode_text refuses 'tokens', which no one passed
+        raise ValueError(f"model's text encoder has {model.text.vocab_size} token ids, but "
+                         f"CLIP's tokenizer writes ids up to {ids - 1}: the model needs "
+                         f"vocab_size {ids}, as CLIP's checkpoints have")
     logits = model.logits(images, tokens)  # (B, C)
     return to_numpy(softmax(logits, axis=1))
