@@ -113,6 +113,12 @@ class ProbeResult:
         if not 0 <= accuracy <= 1 or not 0 < chance < 1:
             raise ValueError(f"accuracy must be in [0, 1] and chance in (0, 1), got "
                              f"{accuracy} and {chance}")
+        if not math.isclose(chance, CHANCE[self.suite], rel_tol=1e-6):
+            raise ValueError(f"chance must be {self.suite}'s, {CHANCE[self.suite]:.4g} "
+                             f"(CHANCE[{self.suite!r}]), got {chance}")
+        if abs(accuracy * items - round(accuracy * items)) > 1e-6 * items:
+            raise ValueError(f"accuracy * items must be a whole number of images, got "
+                             f"{accuracy} * {items} = {accuracy * items:.6g}")
         if ties > round((1 - accuracy) * items):
             raise ValueError(f"ties ({ties}) must be among the failures, at most "
                              f"(1 - accuracy) * items = {round((1 - accuracy) * items)}")
@@ -126,9 +132,9 @@ class ProbeResult:
                 "ties": self.ties}
 
 
-def _check_suite(suite) -> str:
+def _check_suite(suite, name: str = "suite") -> str:
     if not isinstance(suite, str) or suite not in PROBE_SUITES:
-        raise ValueError(f"suite must be one of {PROBE_SUITES}, got {suite!r}")
+        raise ValueError(f"{name} must be one of {PROBE_SUITES}, got {suite!r}")
     return suite
 
 
@@ -246,7 +252,7 @@ def run_probes(model, vocab, suites: Sequence[str] = PROBE_SUITES, **kwargs) -> 
                         f"{type(suites).__name__} {suites!r}")
     if not suites:
         raise ValueError(f"suites must name at least one of {PROBE_SUITES}")
-    suites = [_check_suite(s) for s in suites]
+    suites = [_check_suite(s, f"suites[{i}]") for i, s in enumerate(suites)]
     if len(set(suites)) != len(suites):
         raise ValueError(f"suites must not repeat, got {suites}")
     unknown = sorted(set(kwargs) - {"n", "seed", "compositions"})
