@@ -383,4 +383,7 @@ def _as_top_k(top_k) -> tuple[int, ...]:
     top_k = tuple(as_int(k, f"top_k[{i}]", 1, len(CLASSES)) for i, k in enumerate(top_k))
     if not top_k:
         raise ValueError("top_k must hold at least one k, such as (1, 5); got none")
+    repeated = sorted({k for k in top_k if top_k.count(k) > 1})
+    if repeated:  # the result has one entry per k: a repeat would vanish without a word
+        raise ValueError(f"top_k must not repeat a k, got {top_k} ({repeated[0]} twice)")
     return top_k

@@ -132,6 +132,8 @@ BAD_INPUT = [
      ["top_k must be a sequence of ints", "str"]),
     ("evaluate", lambda c: ev(c.state, c.splits, top_k=()), ValueError,
      ["top_k must hold at least one k"]),
+    ("evaluate", lambda c: ev(c.state, c.splits, top_k=(1, 5, 1)), ValueError,
+     ["top_k must not repeat a k, got (1, 5, 1) (1 twice)"]),
     ("evaluate", lambda c: ev(c.state, c.splits, top_k=(0,)), ValueError,
      ["top_k[0] must be in [1, 40]", "got 0"]),
     ("evaluate", lambda c: ev(c.state, c.splits, top_k=(1, 41)), ValueError,
