@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import numbers
 import os
 import re
 import stat
@@ -204,6 +205,12 @@ def _check_history(history, epoch: int) -> None:
         if len(history[key]) != epoch:
             raise ValueError(f"history[{key!r}] must hold one value per epoch ({epoch}), got "
                              f"{len(history[key])}")
+        for i, value in enumerate(history[key]):  # what a run measured: finite numbers
+            if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+                raise TypeError(f"history[{key!r}][{i}] must be a number, got "
+                                f"{type(value).__name__} {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"history[{key!r}][{i}] must be finite, got {value}")
 
 
 def _check_model_fits(model: TinyCLIP, config: TrainConfig, vocab: Vocabulary) -> None:

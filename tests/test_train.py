@@ -276,6 +276,15 @@ BAD_INPUT = [
      ["history must hold exactly epoch, loss, scale", "got 'loss'"]),
     ("TrainState", lambda p: tr.TrainState(*p.parts, history={k: () for k in tr.HISTORY_KEYS}),
      TypeError, ["history['epoch'] must be a list", "tuple"]),
+    ("TrainState", lambda p: tr.TrainState(*p.parts, epoch=1, history={
+        **{k: [1.0] for k in tr.HISTORY_KEYS}, "loss": ["x"]}), TypeError,
+     ["history['loss'][0] must be a number, got str 'x'"]),
+    ("TrainState", lambda p: tr.TrainState(*p.parts, epoch=1, history={
+        **{k: [1.0] for k in tr.HISTORY_KEYS}, "scale": [float("nan")]}), ValueError,
+     ["history['scale'][0] must be finite, got nan"]),
+    ("TrainState", lambda p: tr.TrainState(*p.parts, epoch=1, history={
+        **{k: [1.0] for k in tr.HISTORY_KEYS}, "accuracy": [True]}), TypeError,
+     ["history['accuracy'][0] must be a number, got bool"]),
     ("TrainState", lambda p: tr.TrainState(SMALL, TinyCLIP.create(768, len(p.parts[3]), 16),
                                            *p.parts[2:]), ValueError,
      ["model does not fit config", "image_proj has shape (768, 16)", "expected (768, 8)"]),
