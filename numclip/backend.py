@@ -26,6 +26,7 @@ __all__ = [
     "to_numpy",
     "as_numpy",
     "as_float_array",
+    "NonFiniteError",
     "as_matrix",
     "as_embedding_pair",
     "as_real_scalar",
@@ -156,6 +157,15 @@ def as_numpy(x, name: str) -> np.ndarray:
                          "length)") from None
 
 
+class NonFiniteError(ValueError):
+    """A NaN or an infinity where finite numbers are needed (:func:`as_float_array`).
+
+    A ValueError like any other refusal; its own class lets a caller that checked its
+    inputs tell an overflow in its own arithmetic from a bad argument, without reading
+    the message (:mod:`numclip.nn.encoders` does).
+    """
+
+
 def as_float_array(x, name: str):
     """Return ``x`` as a non-empty float32 or float64 array with only finite values.
 
@@ -171,7 +181,8 @@ def as_float_array(x, name: str):
     Raises:
         TypeError: not an array or a list of real numbers; a dtype other than
             float32 or float64 (integer, bool, complex, object, float16, ...).
-        ValueError: empty, a ragged list, or a NaN or infinite entry.
+        ValueError: empty, a ragged list, or a NaN or infinite entry (that one a
+            :class:`NonFiniteError`).
     """
     _check_name(name)
     if isinstance(x, list | tuple):
@@ -190,7 +201,7 @@ def as_float_array(x, name: str):
                         "(a norm floor of 1e-12 rounds to 0 in it); use float32: "
                         "x.astype(np.float32)")
     if not bool(xp.all(xp.isfinite(x))):
-        raise ValueError(f"{name} contains NaN or infinite values")
+        raise NonFiniteError(f"{name} contains NaN or infinite values")
     return x
 
 

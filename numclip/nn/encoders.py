@@ -22,7 +22,13 @@ from dataclasses import dataclass
 import array_api_compat
 import numpy as np
 
-from numclip.backend import array_namespace, array_namespace_of, as_bool, as_int
+from numclip.backend import (
+    NonFiniteError,
+    array_namespace,
+    array_namespace_of,
+    as_bool,
+    as_int,
+)
 from numclip.nn.activations import activation as activation_pair
 from numclip.nn.attention import causal_mask
 from numclip.nn.block import block_shapes, transformer, transformer_backward
@@ -139,14 +145,12 @@ def _finite_output(features, what: str):
 def _overflow_named(what: str):
     """Run the unchecked layers of a forward pass.  Their inputs were checked, so an inf or
     NaN inside comes from an overflow (or an unscanned weight): NumPy's RuntimeWarning is
-    silenced, and softmax's or a pool's refusal of it ('z contains NaN ...', naming an
-    argument of the caller's caller) is said as what happened."""
+    silenced, and softmax's or a pool's refusal of it (a NonFiniteError, 'z contains NaN
+    ...', naming an argument of the caller's caller) is said as what happened."""
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             yield
-    except ValueError as err:
-        if "NaN or infinite" not in str(err):
-            raise
+    except NonFiniteError:
         raise ValueError(f"the {what} {_OVERFLOW}") from None
 
 
