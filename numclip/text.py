@@ -118,8 +118,7 @@ class Vocabulary:
             warn: warn about unknown words; pass ``False`` once they are expected.
         """
         texts = as_texts(texts, "texts")
-        if not isinstance(warn, bool | np.bool_):
-            raise TypeError(f"warn must be True or False, got {type(warn).__name__}")
+        warn = as_bool(warn, "warn")
         ids = [self.encode(text) for text in texts]
         empty = [i for i, row in enumerate(ids) if not row]
         if empty:
