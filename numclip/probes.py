@@ -113,9 +113,13 @@ class ProbeResult:
         if not 0 <= accuracy <= 1 or not 0 < chance < 1:
             raise ValueError(f"accuracy must be in [0, 1] and chance in (0, 1), got "
                              f"{accuracy} and {chance}")
+        # 1e-6: far above a float32 chance's rounding (1/5 is off by 1.5e-8), far below
+        # another suite's chance
         if not math.isclose(chance, CHANCE[self.suite], rel_tol=1e-6):
             raise ValueError(f"chance must be {self.suite}'s, {CHANCE[self.suite]:.4g} "
                              f"(CHANCE[{self.suite!r}]), got {chance}")
+        # a mean of items 0s and 1s, rounded to float32 at worst (6e-8 of it): within
+        # 1e-6 items of a whole number, where half an image is off by 0.5
         if abs(accuracy * items - round(accuracy * items)) > 1e-6 * items:
             raise ValueError(f"accuracy * items must be a whole number of images, got "
                              f"{accuracy} * {items} = {accuracy * items:.6g}")
